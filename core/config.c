@@ -1,0 +1,3 @@
+/* core/config.c: placeholder, being written. */
+#include "core/config.h"
+int placeholder_config;

@@ -1,0 +1,2 @@
+/* core/mesh.h: placeholder, being written. */
+#pragma once

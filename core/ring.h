@@ -1,0 +1,2 @@
+/* core/ring.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,3 @@
+/* core/shard.c: placeholder, being written. */
+#include "core/shard.h"
+int placeholder_shard;

@@ -1,0 +1,2 @@
+/* core/shard.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,3 @@
+/* io/loop.c: placeholder. */
+#include "io/loop.h"
+int placeholder_loop;

@@ -1,0 +1,104 @@
+/*
+ * io/loop.h: the event loop each shard thread runs on its own io_uring. Every
+ * submission carries a 64-bit user_data in one layout, and every completion goes
+ * through one dispatch on its kind:
+ *
+ *    63        56 55                                               0
+ *   +------------+--------------------------------------------------+
+ *   |    kind    |  value: a pointer (user space is < 2^56) or an   |
+ *   | (loop_kind)|  index / shard id, meaning owned by the kind     |
+ *   +------------+--------------------------------------------------+
+ *
+ * One iteration: run the before-wait hooks (the place where batched work is flushed:
+ * mesh wake-ups now, group commit later), submit and wait for at least one completion,
+ * then reap every ready completion in one batch, dispatch each to its kind's handler
+ * and advance the completion queue once. Handlers may queue new submissions with
+ * loop_get_sqe(); they go out with the next iteration's submit.
+ */
+#ifndef SLUICE_IO_LOOP_H
+#define SLUICE_IO_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/uring.h"
+
+enum loop_kind {
+	LOOP_KIND_NONE = 0,      /* completions that need no action; errors are logged */
+	LOOP_KIND_STOP = 1,      /* MSG_RING from the control thread: leave the loop */
+	LOOP_KIND_MESH_WAKE = 2, /* MSG_RING from a peer shard: drain the mesh; value = sender */
+	LOOP_KIND_TEST = 3,      /* free for unit tests and tools */
+	LOOP_KIND_COUNT
+};
+
+#define LOOP_UDATA_VALUE_BITS 56
+#define LOOP_UDATA_VALUE_MASK ((UINT64_C(1) << LOOP_UDATA_VALUE_BITS) - 1)
+#define LOOP_HOOKS_MAX 8
+
+struct loop;
+typedef void (*loop_handler_fn)(void *ctx, struct loop *loop, const struct io_uring_cqe *cqe);
+typedef void (*loop_hook_fn)(void *ctx, struct loop *loop);
+
+struct loop {
+	struct io_uring ring;                      /* created in the owning thread */
+	struct uring_features features;            /* what uring_queue_init/probe found */
+	loop_handler_fn handlers[LOOP_KIND_COUNT]; /* dispatch table, NULL = default */
+	void *handler_ctx[LOOP_KIND_COUNT];        /* first argument of each handler */
+	loop_hook_fn hooks[LOOP_HOOKS_MAX];        /* run before each wait, in order */
+	void *hook_ctx[LOOP_HOOKS_MAX];
+	unsigned hook_count;
+	bool stopping;         /* set by loop_stop or a STOP completion */
+	uint64_t iterations;   /* loop turns so far */
+	uint64_t completions;  /* completions dispatched so far */
+	uint64_t sqe_overflows; /* times the SQ was full and had to be submitted early */
+};
+
+static inline uint64_t loop_udata(enum loop_kind kind, uint64_t value)
+{
+	return ((uint64_t)kind << LOOP_UDATA_VALUE_BITS) | (value & LOOP_UDATA_VALUE_MASK);
+}
+static inline enum loop_kind loop_udata_kind(uint64_t udata)
+{
+	return (enum loop_kind)(udata >> LOOP_UDATA_VALUE_BITS);
+}
+static inline uint64_t loop_udata_value(uint64_t udata)
+{
+	return udata & LOOP_UDATA_VALUE_MASK;
+}
+
+/* Creates the loop's ring in the calling thread, which becomes the only thread that may
+ * use it, and probes the opcodes sluice needs. Returns 0 or -errno; on failure, if
+ * EXPLAIN is not NULL it receives one line naming the cause and the fix. */
+int loop_init(struct loop *loop, unsigned entries, char *explain, size_t explain_len);
+void loop_destroy(struct loop *loop);
+
+/* Routes completions of KIND to FN(CTX, ...). */
+void loop_on(struct loop *loop, enum loop_kind kind, loop_handler_fn fn, void *ctx);
+
+/* Adds FN to the hooks run before each wait. Returns 0 or -ENOSPC. */
+int loop_add_hook(struct loop *loop, loop_hook_fn fn, void *ctx);
+
+/* A submission slot; when the SQ is full it submits what is queued first, so the
+ * result is never NULL. */
+struct io_uring_sqe *loop_get_sqe(struct loop *loop);
+
+/* Queues a MSG_RING that posts a completion with user_data loop_udata(KIND, VALUE) and
+ * res 0 on the ring whose fd is TARGET_RING_FD. The sender gets no completion unless
+ * it fails. Thread-safe with respect to the target: only this loop's ring is touched. */
+void loop_queue_msg_ring(struct loop *loop, int target_ring_fd, enum loop_kind kind,
+			 uint64_t value);
+
+/* One turn: hooks, submit, wait for at least one completion if WAIT, dispatch all
+ * ready ones. Returns the number dispatched or -errno (-EINTR is retried inside). */
+int loop_run_once(struct loop *loop, bool wait);
+
+/* Turns until loop_stop() is called or a STOP completion arrives. Returns 0 or -errno. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+
+static inline int loop_ring_fd(const struct loop *loop)
+{
+	return loop->ring.ring_fd;
+}
+
+#endif

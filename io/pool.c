@@ -1,0 +1,3 @@
+/* io/pool.c: placeholder, being written. */
+#include "io/pool.h"
+int placeholder_pool;

@@ -1,0 +1,2 @@
+/* io/pool.h: placeholder, being written. */
+#pragma once
