@@ -48,6 +48,11 @@
 /* The kernel registers one fixed buffer of at most 1 GiB (io_uring_register_buffers). */
 #define LIMITS_POOL_REGION_BYTES_MAX (1024u * 1024 * 1024)
 #define LIMITS_POOL_CHUNKS_MAX (LIMITS_POOL_REGION_BYTES_MAX / LIMITS_POOL_CHUNK_BYTES)
+/* Smallest chunk a pool accepts: one 4 KiB page. Chunks are the unit of O_DIRECT disk
+ * I/O, which needs block-aligned buffers, and a smaller chunk would only multiply the
+ * free-list entries (at most LIMITS_POOL_CHUNKS_MAX, so 4 KiB chunks cap a pool at
+ * 64 MiB). */
+#define LIMITS_POOL_CHUNK_BYTES_MIN 4096u
 
 /* One log line, formatted before a single write(2) so lines from shards never mix. */
 #define LIMITS_LOG_LINE_BYTES 1024
@@ -72,5 +77,8 @@ _Static_assert(LIMITS_HUGE_PAGE_BYTES % LIMITS_POOL_CHUNK_BYTES == 0,
 	       "chunks must tile huge pages exactly");
 _Static_assert(LIMITS_POOL_REGION_BYTES <= LIMITS_POOL_REGION_BYTES_MAX,
 	       "the pool is registered as one fixed buffer of at most 1 GiB");
+_Static_assert(LIMITS_POOL_CHUNK_BYTES_MIN <= LIMITS_POOL_CHUNK_BYTES &&
+		       LIMITS_HUGE_PAGE_BYTES % LIMITS_POOL_CHUNK_BYTES_MIN == 0,
+	       "the default chunk must be allowed, and the smallest chunk must tile huge pages");
 
 #endif
