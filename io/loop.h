@@ -28,6 +28,9 @@ enum loop_kind {
 	LOOP_KIND_STOP = 1,      /* MSG_RING from the control thread: leave the loop */
 	LOOP_KIND_MESH_WAKE = 2, /* MSG_RING from a peer shard: drain the mesh; value = sender */
 	LOOP_KIND_TEST = 3,      /* free for unit tests and tools */
+	LOOP_KIND_DISK_WRITE = 4, /* a shard-log write completed; value owned by the log */
+	LOOP_KIND_DISK_SYNC = 5,  /* a shard-log fdatasync completed */
+	LOOP_KIND_DISK_READ = 6,  /* a shard-log read into a pool buffer completed */
 	LOOP_KIND_COUNT
 };
 

@@ -1,6 +1,8 @@
 # tests/local.mk: Check unit tests (one program per module) and integration tests.
 UNIT_TESTS = tests/unit/check_ring tests/unit/check_mesh tests/unit/check_pool \
-	tests/unit/check_config
+	tests/unit/check_config tests/unit/check_crc32c tests/unit/check_frame tests/unit/check_disk \
+	tests/unit/check_index tests/unit/check_meta tests/unit/check_shardlog \
+	tests/unit/check_shardlog_crash
 check_PROGRAMS += $(UNIT_TESTS)
 noinst_HEADERS += tests/unit/unit.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -17,6 +19,28 @@ tests_unit_check_pool_LDADD = $(UNIT_LDADD)
 tests_unit_check_config_SOURCES = tests/unit/check_config.c
 tests_unit_check_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_config_LDADD = $(UNIT_LDADD)
+
+tests_unit_check_crc32c_SOURCES = tests/unit/check_crc32c.c
+tests_unit_check_crc32c_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_crc32c_LDADD = $(UNIT_LDADD)
+tests_unit_check_frame_SOURCES = tests/unit/check_frame.c
+tests_unit_check_frame_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_frame_LDADD = $(UNIT_LDADD)
+tests_unit_check_disk_SOURCES = tests/unit/check_disk.c
+tests_unit_check_disk_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_disk_LDADD = $(UNIT_LDADD)
+tests_unit_check_index_SOURCES = tests/unit/check_index.c
+tests_unit_check_index_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_index_LDADD = $(UNIT_LDADD)
+tests_unit_check_meta_SOURCES = tests/unit/check_meta.c
+tests_unit_check_meta_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_meta_LDADD = $(UNIT_LDADD)
+tests_unit_check_shardlog_SOURCES = tests/unit/check_shardlog.c
+tests_unit_check_shardlog_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_shardlog_LDADD = $(UNIT_LDADD)
+tests_unit_check_shardlog_crash_SOURCES = tests/unit/check_shardlog_crash.c
+tests_unit_check_shardlog_crash_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_shardlog_crash_LDADD = $(UNIT_LDADD)
 
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
