@@ -1,0 +1,3 @@
+/* core/batch.c: placeholder, being written. */
+#include "core/batch.h"
+int placeholder_batch;

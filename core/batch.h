@@ -1,0 +1,2 @@
+/* core/batch.h: placeholder, being written. */
+#pragma once

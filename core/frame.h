@@ -1,0 +1,2 @@
+/* core/frame.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,3 @@
+/* core/index.c: placeholder, being written. */
+#include "core/index.h"
+int placeholder_index;

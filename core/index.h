@@ -1,0 +1,2 @@
+/* core/index.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,3 @@
+/* core/meta.c: placeholder, being written. */
+#include "core/meta.h"
+int placeholder_meta;

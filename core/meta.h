@@ -1,0 +1,2 @@
+/* core/meta.h: placeholder, being written. */
+#pragma once

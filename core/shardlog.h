@@ -1,0 +1,2 @@
+/* core/shardlog.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,2 @@
+/* io/disk.h: placeholder, being written. */
+#pragma once
