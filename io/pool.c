@@ -391,12 +391,40 @@ void *pool_alloc(struct pool *p)
 	return p->base + ((size_t)index << p->chunk_shift);
 }
 
+void *pool_carve(struct pool *p, size_t bytes)
+{
+	if (!p->base || bytes == 0 || p->allocs != p->carved_count)
+		return NULL;
+	size_t chunks = (bytes + p->chunk_bytes - 1) >> p->chunk_shift;
+	if (chunks >= p->free_count)
+		return NULL;
+	/* Before any pool_alloc the stack is still in its initial order: its bottom holds
+	 * the highest free indexes, top of region first, so the bottom CHUNKS entries are
+	 * exactly the contiguous range just below what earlier carves took. */
+	uint32_t first = p->chunk_count - p->carved_count - (uint32_t)chunks;
+	for (uint32_t i = 0; i < chunks; i++) {
+		ASSERT(p->free_stack[i] == p->chunk_count - p->carved_count - 1 - i);
+		if (ASSERT_DEBUG_BUILD && p->free_bitmap)
+			pool_bit_clear(p->free_bitmap, p->free_stack[i]);
+	}
+	memmove(p->free_stack, p->free_stack + chunks,
+		(p->free_count - chunks) * sizeof(*p->free_stack));
+	p->free_count -= (uint32_t)chunks;
+	p->carved_count += (uint32_t)chunks;
+	p->allocs += chunks;
+	if (pool_in_use(p) > p->in_use_max)
+		p->in_use_max = pool_in_use(p);
+	DASSERT(pool_sanity(p));
+	return p->base + ((size_t)first << p->chunk_shift);
+}
+
 void pool_free(struct pool *p, void *chunk)
 {
 	ASSERT(pool_owns(p, chunk));
 	/* A full stack means a double free; pushing would write past the stack. */
 	ASSERT(p->free_count < p->chunk_count);
 	uint32_t index = pool_chunk_index(p, chunk);
+	ASSERT(index < p->chunk_count - p->carved_count); /* carved ranges are never freed */
 	if (ASSERT_DEBUG_BUILD && p->free_bitmap) {
 		DASSERT(!pool_bit_test(p->free_bitmap, index)); /* double free */
 		pool_bit_set(p->free_bitmap, index);

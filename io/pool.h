@@ -62,7 +62,17 @@ struct pool {
 	uint64_t frees;		  /* pool_free calls */
 	uint64_t exhausted;	  /* pool_alloc calls that found no free chunk */
 	uint32_t in_use_max;	  /* high-water mark of chunks in use at once */
+	uint32_t carved_count;	  /* chunks at the top of the region given away by pool_carve */
 };
+
+/* Carves BYTES (rounded up to whole chunks) out of the pool for good, as one contiguous
+ * range of the registered region: for users that need one buffer larger than a chunk,
+ * such as the shard log's staging ring. The range is taken from the top of the region
+ * and counts as allocated (in allocs and in use) forever. Only valid before the first
+ * pool_alloc; returns the range's start, or NULL when that is not the case or when
+ * fewer than BYTES / chunk_bytes + 1 chunks are free (one chunk always stays for
+ * pool_alloc). */
+void *pool_carve(struct pool *p, size_t bytes);
 
 /* Maps a region of REGION_BYTES (rounded up to a whole number of 2 MiB) cut into
  * chunks of CHUNK_BYTES, backed by the first of FIRST_MODE, then each worse mode, that

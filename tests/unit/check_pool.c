@@ -127,6 +127,34 @@ START_TEST(test_alloc_to_exhaustion)
 }
 END_TEST
 
+START_TEST(test_carve_contiguous_range)
+{
+	struct pool p;
+	init_ok(&p, REGION_BYTES, CHUNK_BYTES, -1, POOL_MODE_NORMAL);
+	uint8_t *staging = pool_carve(&p, 3 * CHUNK_BYTES + 1); /* rounds up to 4 chunks */
+	ck_assert_ptr_nonnull(staging);
+	ck_assert_ptr_eq(staging, p.base + p.region_bytes - 4 * CHUNK_BYTES);
+	uint8_t *more = pool_carve(&p, CHUNK_BYTES); /* directly below the first range */
+	ck_assert_ptr_eq(more, staging - CHUNK_BYTES);
+	ck_assert_uint_eq(p.carved_count, 5);
+	ck_assert_uint_eq(pool_in_use(&p), 5);
+	ck_assert(pool_sanity(&p));
+	/* Every remaining chunk is handed out and none lies inside a carved range. */
+	for (uint32_t i = 0; i < CHUNKS - 5; i++) {
+		uint8_t *c = pool_alloc(&p);
+		ck_assert_ptr_nonnull(c);
+		ck_assert(c + CHUNK_BYTES <= more);
+	}
+	ck_assert_ptr_null(pool_alloc(&p));
+	/* Too late to carve once chunks are out, and never all of a pool. */
+	ck_assert_ptr_null(pool_carve(&p, CHUNK_BYTES));
+	pool_destroy(&p);
+	init_ok(&p, REGION_BYTES, CHUNK_BYTES, -1, POOL_MODE_NORMAL);
+	ck_assert_ptr_null(pool_carve(&p, REGION_BYTES));
+	pool_destroy(&p);
+}
+END_TEST
+
 START_TEST(test_free_all_then_alloc_again)
 {
 	struct pool p;
@@ -600,6 +628,7 @@ int main(void)
 	add_case(s, "chunk_index_and_bounds", test_chunk_index_and_bounds, 0, NULL);
 	add_case(s, "region_rounded_to_huge_pages", test_region_rounded_to_huge_pages, 0, NULL);
 	add_case(s, "invalid_arguments", test_invalid_arguments, 0, NULL);
+	add_case(s, "carve_contiguous_range", test_carve_contiguous_range, 0, NULL);
 	add_case(s, "fallback_without_hugetlb", test_fallback_without_hugetlb, 0,
 		 REASON(fallback_reason));
 	add_case(s, "hugetlb_when_reserved", test_hugetlb_when_reserved, 0, REASON(hugetlb_reason));
