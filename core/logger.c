@@ -121,7 +121,7 @@ void logger_vwrite(enum logger_level level, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	size_t len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	char who[16];
+	char who[24];
 	if (logger_shard >= 0)
 		snprintf(who, sizeof(who), "shard=%d", logger_shard);
 	else

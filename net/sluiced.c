@@ -1,2 +1,114 @@
-/* placeholder */
-int main(void) { return 0; }
+/*
+ * net/sluiced.c: the entry point of the sluiced daemon. It reads the configuration,
+ * locks the data directory, starts one shard per CPU and then turns into the control
+ * thread: it waits for signals (SIGTERM and SIGINT stop every shard and exit 0,
+ * SIGHUP reopens the log file) and does nothing else. Any failure to start is one log
+ * line naming the cause and the fix, and exit status 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/logger.h"
+#include "core/shard.h"
+
+/* Creates DIR (one level; its parent must exist) and takes an exclusive lock on
+ * DIR/.lock so two daemons never share a data directory. Returns the lock's fd. */
+static int sluiced_lock_data_dir(const char *dir, char *err, size_t err_len)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		snprintf(err, err_len, "cannot create data directory '%s': %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	char path[LIMITS_CONFIG_VALUE_BYTES + 16];
+	snprintf(path, sizeof(path), "%s/.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, err_len,
+			 "data directory '%s' is in use by another sluiced (lock on its .lock "
+			 "file held)",
+			 dir);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	char err[2 * LIMITS_CONFIG_VALUE_BYTES];
+	int ret = config_parse_args(&cfg, argc, argv, err, sizeof(err));
+	if (ret == CONFIG_HELP) {
+		config_print_help(stdout);
+		return 0;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "sluiced: %s (see sluiced --help)\n", err);
+		return 1;
+	}
+	logger_set_level(cfg.log_level);
+	if (cfg.log_file[0] && (ret = logger_open(cfg.log_file)) < 0) {
+		fprintf(stderr, "sluiced: cannot open log file '%s': %s\n", cfg.log_file,
+			strerror(-ret));
+		return 1;
+	}
+
+	/* Shards inherit this mask, so every signal comes to the control thread. */
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+
+	LOG_INFO("sluiced %s starting", PACKAGE_VERSION);
+	config_log(&cfg);
+	int lock_fd = sluiced_lock_data_dir(cfg.data_dir, err, sizeof(err));
+	if (lock_fd < 0) {
+		LOG_ERROR("%s", err);
+		return 1;
+	}
+
+	static struct shard_set shards;
+	ret = shard_set_start(&shards, &cfg, err, sizeof(err));
+	if (ret < 0) {
+		LOG_ERROR("%s", err);
+		return 1;
+	}
+	LOG_INFO("sluiced running: %u shards, base port %u, data dir %s", shards.count,
+		 (unsigned)cfg.port, cfg.data_dir);
+
+	for (;;) {
+		int sig = sigwaitinfo(&signals, NULL);
+		if (sig == SIGHUP) {
+			ret = logger_reopen();
+			if (ret < 0)
+				LOG_ERROR("cannot reopen log file '%s': %s", cfg.log_file,
+					  strerror(-ret));
+			else
+				LOG_INFO("log file reopened");
+			continue;
+		}
+		if (sig == SIGTERM || sig == SIGINT) {
+			LOG_INFO("%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+	}
+	ret = shard_set_stop(&shards);
+	close(lock_fd);
+	LOG_INFO("sluiced stopped%s", ret < 0 ? " after a shard failure" : "");
+	return ret < 0 ? 1 : 0;
+}
