@@ -1,4 +1,6 @@
-# net/local.mk: the net/ layer and the sluiced daemon entry point.
+# net/local.mk: the net/ layer (Kafka wire codec, protocol constants) and the sluiced daemon.
+libsluice_a_SOURCES += net/wire.c net/kafka.c
+noinst_HEADERS += net/wire.h net/kafka.h
 bin_PROGRAMS += sluiced
 sluiced_SOURCES = net/sluiced.c
 sluiced_LDADD = $(SLUICE_LIBS)

@@ -1,0 +1,2 @@
+/* net/kafka.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,2 @@
+/* net/wire.h: placeholder, being written. */
+#pragma once
