@@ -95,11 +95,6 @@ static void alloc_all(struct pool *p, uint8_t **chunks_out)
 	free(seen);
 }
 
-START_TEST(test_skipped)
-{
-}
-END_TEST
-
 START_TEST(test_alloc_to_exhaustion)
 {
 	struct pool p;
@@ -567,31 +562,6 @@ START_TEST(test_double_free_aborts)
 }
 END_TEST
 
-/* Adds NAME running TEST (expecting SIGNAL, 0 for none), or, when SKIP_REASON is set,
- * a case that Automake's TAP driver reports as SKIP with that reason. */
-static void add_case(Suite *suite, const char *name, const TTest *test, int signal,
-		     const char *skip_reason)
-{
-	/* Check keeps the name pointer for the run, so skip labels live here. */
-	static char skip_labels[8][256];
-	static unsigned skip_count;
-	TCase *tc;
-	if (skip_reason) {
-		/* Check puts the case name into its TAP line, so the directive rides there. */
-		if (skip_count == sizeof(skip_labels) / sizeof(skip_labels[0]))
-			abort();
-		char *label = skip_labels[skip_count++];
-		snprintf(label, sizeof(skip_labels[0]), "%s # SKIP %s", name, skip_reason);
-		tc = tcase_create(label);
-		tcase_add_test(tc, test_skipped);
-	} else {
-		tc = tcase_create(name);
-		tcase_add_test_raise_signal(tc, test, signal);
-	}
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(suite, tc);
-}
-
 int main(void)
 {
 	machine.hugetlb_reserved = read_long(HUGETLB_SYSFS "nr_hugepages");
@@ -622,31 +592,31 @@ int main(void)
 #define REASON(buf) ((buf)[0] ? (buf) : NULL)
 
 	Suite *s = suite_create("pool");
-	add_case(s, "alloc_to_exhaustion", test_alloc_to_exhaustion, 0, NULL);
-	add_case(s, "free_all_then_alloc_again", test_free_all_then_alloc_again, 0, NULL);
-	add_case(s, "reuse_most_recently_freed", test_reuse_most_recently_freed, 0, NULL);
-	add_case(s, "chunk_index_and_bounds", test_chunk_index_and_bounds, 0, NULL);
-	add_case(s, "region_rounded_to_huge_pages", test_region_rounded_to_huge_pages, 0, NULL);
-	add_case(s, "invalid_arguments", test_invalid_arguments, 0, NULL);
-	add_case(s, "carve_contiguous_range", test_carve_contiguous_range, 0, NULL);
-	add_case(s, "fallback_without_hugetlb", test_fallback_without_hugetlb, 0,
+	unit_add_case(s, "alloc_to_exhaustion", test_alloc_to_exhaustion, 0, NULL);
+	unit_add_case(s, "free_all_then_alloc_again", test_free_all_then_alloc_again, 0, NULL);
+	unit_add_case(s, "reuse_most_recently_freed", test_reuse_most_recently_freed, 0, NULL);
+	unit_add_case(s, "chunk_index_and_bounds", test_chunk_index_and_bounds, 0, NULL);
+	unit_add_case(s, "region_rounded_to_huge_pages", test_region_rounded_to_huge_pages, 0, NULL);
+	unit_add_case(s, "invalid_arguments", test_invalid_arguments, 0, NULL);
+	unit_add_case(s, "carve_contiguous_range", test_carve_contiguous_range, 0, NULL);
+	unit_add_case(s, "fallback_without_hugetlb", test_fallback_without_hugetlb, 0,
 		 REASON(fallback_reason));
-	add_case(s, "hugetlb_when_reserved", test_hugetlb_when_reserved, 0, REASON(hugetlb_reason));
-	add_case(s, "thp_when_enabled", test_thp_when_enabled, 0,
+	unit_add_case(s, "hugetlb_when_reserved", test_hugetlb_when_reserved, 0, REASON(hugetlb_reason));
+	unit_add_case(s, "thp_when_enabled", test_thp_when_enabled, 0,
 		 machine.thp_enabled ? NULL : "transparent_hugepage/enabled is [never] or missing");
-	add_case(s, "forced_normal", test_forced_normal, 0, NULL);
-	add_case(s, "describe_line", test_describe_line, 0, NULL);
-	add_case(s, "numa_preferred_node", test_numa_preferred_node, 0,
+	unit_add_case(s, "forced_normal", test_forced_normal, 0, NULL);
+	unit_add_case(s, "describe_line", test_describe_line, 0, NULL);
+	unit_add_case(s, "numa_preferred_node", test_numa_preferred_node, 0,
 		 machine.numa ? NULL : "numa_available() < 0: the kernel has no NUMA support");
-	add_case(s, "register_fixed_write_read", test_register_fixed_write_read, 0,
+	unit_add_case(s, "register_fixed_write_read", test_register_fixed_write_read, 0,
 		 REASON(uring_reason));
-	add_case(s, "unregistered_fixed_io_fails", test_unregistered_fixed_io_fails, 0,
+	unit_add_case(s, "unregistered_fixed_io_fails", test_unregistered_fixed_io_fails, 0,
 		 REASON(uring_reason));
-	add_case(s, "register_unregister", test_register_unregister, 0, REASON(uring_reason));
-	add_case(s, "register_memlock_too_low", test_register_memlock_too_low, 0,
+	unit_add_case(s, "register_unregister", test_register_unregister, 0, REASON(uring_reason));
+	unit_add_case(s, "register_memlock_too_low", test_register_memlock_too_low, 0,
 		 REASON(uring_reason));
-	add_case(s, "free_foreign_pointer_aborts", test_free_foreign_pointer_aborts, SIGABRT, NULL);
-	add_case(s, "double_free_aborts", test_double_free_aborts, SIGABRT,
+	unit_add_case(s, "free_foreign_pointer_aborts", test_free_foreign_pointer_aborts, SIGABRT, NULL);
+	unit_add_case(s, "double_free_aborts", test_double_free_aborts, SIGABRT,
 		 ASSERT_DEBUG_BUILD ? NULL : "DASSERT is compiled out (configure --enable-debug)");
 	return unit_run(s);
 }
