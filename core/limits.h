@@ -61,6 +61,84 @@
 #define LIMITS_CONFIG_VALUE_BYTES 4096
 #define LIMITS_CONFIG_LINE_BYTES (LIMITS_CONFIG_VALUE_BYTES + 256)
 
+/* Largest Kafka RecordBatch sluice accepts on Produce and stores, whole (header and
+ * records). Kafka's default message.max.bytes is about 1 MiB and socket.request.max.bytes
+ * 100 MiB; 16 MiB leaves room for clients configured far above Kafka's default while
+ * keeping one batch a bounded piece of a shard's staging memory. */
+#define LIMITS_BATCH_BYTES_MAX (16u * 1024 * 1024)
+/* A shard-log frame header (core/frame.h, FRAME_HEADER_BYTES) in front of each batch. */
+#define LIMITS_FRAME_HEADER_BYTES 40u
+/* Largest frame in the shard log: one largest batch behind its frame header. */
+#define LIMITS_FRAME_BYTES_MAX (LIMITS_BATCH_BYTES_MAX + LIMITS_FRAME_HEADER_BYTES)
+/* Largest Kafka request frame (the 4-byte size prefix's value) a connection accepts;
+ * a bigger one closes the connection (DESIGN §4). Kafka's socket.request.max.bytes
+ * default, 100 MiB: a request must carry at least one largest batch, and clients size
+ * their requests by what Kafka accepts. */
+#define LIMITS_REQUEST_BYTES_MAX (100u * 1024 * 1024)
+_Static_assert(LIMITS_BATCH_BYTES_MAX < LIMITS_REQUEST_BYTES_MAX,
+	       "a Produce request must be able to carry the largest batch sluice accepts");
+_Static_assert(LIMITS_REQUEST_BYTES_MAX <= INT32_MAX, "the Kafka size prefix is an i32");
+
+/* Shard log (core/shardlog). New segment files are this big: few enough files (one per
+ * GiB) for long retention, small enough that retention frees space in useful steps and
+ * that recovery rescans at most one segment. */
+#define LIMITS_SHARDLOG_SEGMENT_BYTES (1024ull * 1024 * 1024)
+/* The staging ring each shard writes through, which is also its tail cache: 64 MiB
+ * holds about 30 ms of a 2 GB/s disk, so a flush can grow while the previous one is on
+ * the disk, and it holds a largest frame twice over (padding before it, in the worst
+ * case, plus the frame and an unflushed block), the bound that lets any frame in. */
+#define LIMITS_SHARDLOG_STAGING_BYTES (64u * 1024 * 1024)
+/* Smallest staging ring (tests and small machines): 64 blocks. */
+#define LIMITS_SHARDLOG_STAGING_BYTES_MIN (256u * 1024)
+/* Partitions one shard log registers, by default: the registry (an open-addressing
+ * table at most half full) is allocated at open, about 100 bytes per slot. */
+#define LIMITS_SHARDLOG_PARTITIONS_MAX 131072u
+/* Appends waiting for their write (or fdatasync) at once: 48 bytes each, 3 MiB per shard;
+ * past it appends get -EAGAIN. 64 Ki of 1 KiB batches is the whole default ring. */
+#define LIMITS_SHARDLOG_APPENDS_WAITING_MAX 65536u
+/* Reads holding a pin on the staging ring at once (one per Fetch partition in flight). */
+#define LIMITS_SHARDLOG_PINS_MAX 4096u
+/* Slices one read returns: one per batch from the cache, one per chunk piece from disk;
+ * 512 batches of 1 KiB and more fill Kafka's default 1 MiB max.partition.fetch.bytes. */
+#define LIMITS_SHARDLOG_READ_SLICES_MAX 512u
+/* Pool chunks (and READ_FIXED operations) one disk read uses: enough for one largest
+ * frame in default chunks, with a block of misalignment at each end. */
+#define LIMITS_SHARDLOG_READ_CHUNKS_MAX 272u
+/* Segment files of one shard: 16 TiB at the default segment size. */
+#define LIMITS_SHARDLOG_SEGMENTS_MAX 16384u
+/* Largest checkpoint open will read: 32 bytes per indexed batch, so about 32 million
+ * batches (512 GiB of 16 KiB batches) below the covered position. */
+#define LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX (1024ull * 1024 * 1024)
+/* Read window of the recovery scan (grown to hold a larger frame when one is met). */
+#define LIMITS_SHARDLOG_SCAN_BYTES (4u * 1024 * 1024)
+
+/* Topic metadata (core/meta). A topic name is Kafka's: at most 249 bytes, so that
+ * "name-partition" still fits a 255-byte file name in Kafka's own layout, which tools
+ * and clients assume. */
+#define LIMITS_TOPIC_NAME_BYTES 249
+/* Topics one broker holds. The name and partition-id tables grow up to this; 1,000,000
+ * topics of one partition take about 0.5 GiB of metadata memory. */
+#define LIMITS_META_TOPICS_MAX 1000000u
+/* Partitions of one topic. Kafka sets no hard limit; 65,536 keeps one topic's journal
+ * record (8 bytes per partition) under 1 MiB and is far above any real use. */
+#define LIMITS_META_PARTITIONS_PER_TOPIC_MAX 65536u
+/* Configs of one topic, and their sizes. Kafka has about 30 topic-level configs with
+ * names under 64 bytes; values are numbers, policies and short lists. */
+#define LIMITS_META_CONFIGS_PER_TOPIC_MAX 64u
+#define LIMITS_META_CONFIG_KEY_BYTES 128u
+#define LIMITS_META_CONFIG_VALUE_BYTES 1024u
+/* Largest record of the metadata journal: a topic with every partition and config. */
+#define LIMITS_META_RECORD_BYTES_MAX (1024u * 1024)
+/* Largest journal meta_open reads (whole, into memory). Compaction keeps it near twice
+ * the snapshot size, about 30 MiB for 100,000 topics. */
+#define LIMITS_META_JOURNAL_BYTES_MAX (1024ull * 1024 * 1024)
+/* The journal is rewritten as a snapshot once it exceeds twice the snapshot and this,
+ * so small brokers do not rewrite it on every few changes. */
+#define LIMITS_META_COMPACT_MIN_BYTES (1024u * 1024)
+/* Producer ids reserved per journal write: InitProducerId costs a sync once per block,
+ * and a restart skips at most this many ids. */
+#define LIMITS_META_PRODUCER_ID_BLOCK 1000u
+
 /* A shard must be up within this time or start-up fails (ring setup, pool, pinning). */
 #define LIMITS_SHARD_START_TIMEOUT_MS 10000
 
@@ -80,5 +158,41 @@ _Static_assert(LIMITS_POOL_REGION_BYTES <= LIMITS_POOL_REGION_BYTES_MAX,
 _Static_assert(LIMITS_POOL_CHUNK_BYTES_MIN <= LIMITS_POOL_CHUNK_BYTES &&
 		       LIMITS_HUGE_PAGE_BYTES % LIMITS_POOL_CHUNK_BYTES_MIN == 0,
 	       "the default chunk must be allowed, and the smallest chunk must tile huge pages");
+
+_Static_assert(LIMITS_FRAME_BYTES_MAX < LIMITS_POOL_REGION_BYTES,
+	       "the largest frame must fit in a shard's default buffer pool");
+_Static_assert(LIMITS_FRAME_BYTES_MAX <= INT32_MAX,
+	       "frame_len is a u32 and Kafka's batchLength an i32: a frame must fit both");
+
+/* The topic record of core/meta.c: 19 bytes of header and id, the name, 8 bytes per
+ * partition, 4 bytes of lengths per config entry. */
+_Static_assert(19ull + LIMITS_TOPIC_NAME_BYTES + 6 + 8ull * LIMITS_META_PARTITIONS_PER_TOPIC_MAX +
+			       LIMITS_META_CONFIGS_PER_TOPIC_MAX *
+				       (4ull + LIMITS_META_CONFIG_KEY_BYTES +
+					LIMITS_META_CONFIG_VALUE_BYTES) <=
+		       LIMITS_META_RECORD_BYTES_MAX,
+	       "a topic with every partition and config must fit one metadata journal record");
+_Static_assert(LIMITS_META_RECORD_BYTES_MAX <= LIMITS_META_COMPACT_MIN_BYTES &&
+		       LIMITS_META_COMPACT_MIN_BYTES < LIMITS_META_JOURNAL_BYTES_MAX,
+	       "compaction starts long before the journal reaches what open will read");
+_Static_assert(LIMITS_META_CONFIG_KEY_BYTES <= UINT16_MAX &&
+		       LIMITS_META_CONFIG_VALUE_BYTES <= UINT16_MAX,
+	       "config strings are stored with 16-bit lengths");
+
+_Static_assert((LIMITS_SHARDLOG_STAGING_BYTES & (LIMITS_SHARDLOG_STAGING_BYTES - 1)) == 0 &&
+		       (LIMITS_SHARDLOG_STAGING_BYTES_MIN & (LIMITS_SHARDLOG_STAGING_BYTES_MIN - 1)) == 0,
+	       "staging-ring sizes are powers of two");
+_Static_assert(LIMITS_SHARDLOG_SEGMENT_BYTES % LIMITS_SHARDLOG_STAGING_BYTES == 0,
+	       "segment ends must be staging-ring boundaries");
+_Static_assert(LIMITS_SHARDLOG_STAGING_BYTES >= 2ull * (LIMITS_FRAME_BYTES_MAX + 4096),
+	       "the default ring holds any frame with its padding and an unflushed block");
+_Static_assert(LIMITS_SHARDLOG_STAGING_BYTES + LIMITS_POOL_CHUNK_BYTES <= LIMITS_POOL_REGION_BYTES,
+	       "the staging ring is carved from the default pool, which keeps chunks for reads");
+_Static_assert((LIMITS_FRAME_BYTES_MAX + 2ull * 4096) / LIMITS_POOL_CHUNK_BYTES + 1 <=
+		       LIMITS_SHARDLOG_READ_CHUNKS_MAX,
+	       "one disk read can hold a largest frame in default pool chunks");
+_Static_assert(LIMITS_SHARDLOG_READ_CHUNKS_MAX <= LIMITS_SHARDLOG_READ_SLICES_MAX,
+	       "a batch read from disk takes a slice per chunk it lies in");
+_Static_assert(LIMITS_SHARDLOG_SCAN_BYTES % 4096 == 0, "the scan reads whole blocks");
 
 #endif
