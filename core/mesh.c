@@ -217,7 +217,7 @@ int mesh_attach(struct mesh *mesh, uint32_t shard, struct loop *loop)
 	if (sh->loop)
 		return -EINVAL;
 
-	int ret = loop_add_hook(loop, mesh_flush_hook, sh);
+	int ret = loop_add_hook_last(loop, mesh_flush_hook, sh);
 	if (ret < 0)
 		return ret;
 	loop_on(loop, LOOP_KIND_MESH_WAKE, mesh_on_wake, sh);

@@ -77,7 +77,8 @@ void mesh_set_handler(struct mesh *mesh, uint32_t shard, mesh_handler_fn fn, voi
 
 /* Joins shard SHARD to the mesh from its own thread: records LOOP's ring fd so peers
  * can wake it, routes LOOP_KIND_MESH_WAKE completions to a drain with the shard's
- * handler, and adds mesh_flush_wakeups as a before-wait hook of LOOP. Every shard must be
+ * handler, and adds mesh_flush_wakeups as a last before-wait hook of LOOP (after every
+ * plain hook, so what they queue is woken for in the same turn). Every shard must be
  * attached before any peer sends to it (shard start-up waits for all shards): until
  * then wake-ups to it are held back. Returns 0, -EINVAL (bad or already attached
  * shard) or -ENOSPC (LOOP has no free hook slot). */

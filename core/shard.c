@@ -66,6 +66,83 @@ static void shard_prefer_local_memory(struct shard *shard)
 			 strerror(errno));
 }
 
+/* The mesh handler: requests go to the operation's handler, replies to the call that
+ * sent them. */
+static void shard_on_message(void *ctx, uint32_t from, const struct ring_msg *msg)
+{
+	struct shard *shard = ctx;
+	if (mesh_op_is_reply(msg->op)) {
+		struct shard_call *call = (struct shard_call *)(uintptr_t)msg->cookie;
+		ASSERT(call && call->done);
+		call->done(call, msg);
+		return;
+	}
+	uint32_t op = msg->op;
+	if (op < SHARD_OP_COUNT && shard->ops[op]) {
+		shard->ops[op](shard->op_ctx[op], shard, from, msg);
+		return;
+	}
+	LOG_WARN("mesh: request with unknown operation %u from shard %u", op, from);
+	shard_reply(shard, from, msg, -EOPNOTSUPP, msg->payload, 0);
+}
+
+static void shard_op_ping(void *ctx, struct shard *shard, uint32_t from,
+			  const struct ring_msg *request)
+{
+	shard_reply(shard, from, request, 0, NULL, request->arg + 1);
+}
+
+void shard_on_op(struct shard *shard, enum shard_op op, shard_op_fn fn, void *ctx)
+{
+	ASSERT(op > 0 && op < SHARD_OP_COUNT);
+	shard->ops[op] = fn;
+	shard->op_ctx[op] = ctx;
+}
+
+int shard_call(struct shard *shard, uint32_t to, enum shard_op op, void *payload, uint64_t arg,
+	       struct shard_call *call)
+{
+	if (to >= shard->set->count || to == shard->id)
+		return -EINVAL;
+	struct ring_msg msg = {
+		.op = op, .status = 0, .cookie = (uint64_t)(uintptr_t)call, .payload = payload,
+		.arg = arg};
+	return mesh_send(shard->set->mesh, shard->id, to, &msg);
+}
+
+int shard_reply(struct shard *shard, uint32_t from, const struct ring_msg *request, int32_t status,
+		void *payload, uint64_t arg)
+{
+	return mesh_reply(shard->set->mesh, shard->id, from, request, status, payload, arg);
+}
+
+/* Starts the set's layers in order; on failure stops those already started. */
+static int shard_start_layers(struct shard *shard)
+{
+	const struct shard_set *set = shard->set;
+	for (uint32_t i = 0; i < set->layer_count; i++) {
+		const struct shard_layer *layer = &set->layers[i];
+		char err[SHARD_ERROR_BYTES - 64] = "";
+		int ret = layer->start(shard, layer->ctx, err, sizeof(err));
+		if (ret < 0) {
+			snprintf(shard->start_error, sizeof(shard->start_error), "shard %u: %s: %s",
+				 shard->id, layer->name, err[0] ? err : strerror(-ret));
+			return ret;
+		}
+		shard->layers_started = i + 1;
+	}
+	return 0;
+}
+
+static void shard_stop_layers(struct shard *shard)
+{
+	while (shard->layers_started > 0) {
+		const struct shard_layer *layer = &shard->set->layers[--shard->layers_started];
+		if (layer->stop)
+			layer->stop(shard, layer->ctx);
+	}
+}
+
 /* Everything a shard sets up before it reports ready; on failure start_error says
  * why and what is done is undone. */
 static int shard_start_up(struct shard *shard)
@@ -103,14 +180,22 @@ static int shard_start_up(struct shard *shard)
 			 explain);
 		goto out_pool;
 	}
+	mesh_set_handler(shard->set->mesh, shard->id, shard_on_message, shard);
+	shard_on_op(shard, SHARD_OP_PING, shard_op_ping, NULL);
 	ret = mesh_attach(shard->set->mesh, shard->id, &shard->loop);
 	if (ret < 0) {
 		snprintf(shard->start_error, sizeof(shard->start_error),
 			 "shard %u: cannot join the mesh: %s", shard->id, strerror(-ret));
 		goto out_pool;
 	}
+	ret = shard_start_layers(shard);
+	if (ret < 0)
+		goto out_mesh;
 	return 0;
 
+out_mesh:
+	shard_stop_layers(shard);
+	mesh_detach(shard->set->mesh, shard->id);
 out_pool:
 	pool_destroy(&shard->pool);
 out_loop:
@@ -120,6 +205,7 @@ out_loop:
 
 static void shard_tear_down(struct shard *shard)
 {
+	shard_stop_layers(shard);
 	/* Peers must stop posting wake-ups to a ring fd that is about to close; then the
 	 * ring goes before the pool: destroying it unregisters the pool's buffers. */
 	mesh_detach(shard->set->mesh, shard->id);
@@ -170,10 +256,15 @@ static void *shard_main(void *arg)
 	return NULL;
 }
 
-int shard_set_start(struct shard_set *set, const struct config *cfg, char *err, size_t err_len)
+int shard_set_start(struct shard_set *set, const struct config *cfg,
+		    const struct shard_layer *layers, uint32_t layer_count, char *err,
+		    size_t err_len)
 {
 	memset(set, 0, sizeof(*set));
+	ASSERT(layer_count <= SHARD_LAYERS_MAX);
 	set->cfg = cfg;
+	set->layers = layers;
+	set->layer_count = layer_count;
 	int cpus[LIMITS_SHARDS_MAX];
 	int ret = config_shard_cpus(cfg, cpus, LIMITS_SHARDS_MAX, &set->count, err, err_len);
 	if (ret < 0)

@@ -71,10 +71,44 @@ int loop_add_hook(struct loop *loop, loop_hook_fn fn, void *ctx)
 {
 	if (loop->hook_count == LOOP_HOOKS_MAX)
 		return -ENOSPC;
+	/* Insert before the "last" hooks, keeping both groups in the order added. */
+	unsigned at = loop->hook_count - loop->hook_last_count;
+	for (unsigned i = loop->hook_count; i > at; i--) {
+		loop->hooks[i] = loop->hooks[i - 1];
+		loop->hook_ctx[i] = loop->hook_ctx[i - 1];
+	}
+	loop->hooks[at] = fn;
+	loop->hook_ctx[at] = ctx;
+	loop->hook_count++;
+	return 0;
+}
+
+int loop_add_hook_last(struct loop *loop, loop_hook_fn fn, void *ctx)
+{
+	if (loop->hook_count == LOOP_HOOKS_MAX)
+		return -ENOSPC;
 	loop->hooks[loop->hook_count] = fn;
 	loop->hook_ctx[loop->hook_count] = ctx;
 	loop->hook_count++;
+	loop->hook_last_count++;
 	return 0;
+}
+
+int loop_remove_hook(struct loop *loop, loop_hook_fn fn, void *ctx)
+{
+	for (unsigned i = 0; i < loop->hook_count; i++) {
+		if (loop->hooks[i] != fn || loop->hook_ctx[i] != ctx)
+			continue;
+		if (i >= loop->hook_count - loop->hook_last_count)
+			loop->hook_last_count--;
+		for (unsigned j = i + 1; j < loop->hook_count; j++) {
+			loop->hooks[j - 1] = loop->hooks[j];
+			loop->hook_ctx[j - 1] = loop->hook_ctx[j];
+		}
+		loop->hook_count--;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 struct io_uring_sqe *loop_get_sqe(struct loop *loop)

@@ -49,7 +49,8 @@ struct loop {
 	void *handler_ctx[LOOP_KIND_COUNT];        /* first argument of each handler */
 	loop_hook_fn hooks[LOOP_HOOKS_MAX];        /* run before each wait, in order */
 	void *hook_ctx[LOOP_HOOKS_MAX];
-	unsigned hook_count;
+	unsigned hook_count;       /* hooks in use */
+	unsigned hook_last_count;  /* of them, the ones at the end added with _last */
 	bool stopping;         /* set by loop_stop or a STOP completion */
 	uint64_t iterations;   /* loop turns so far */
 	uint64_t completions;  /* completions dispatched so far */
@@ -78,8 +79,18 @@ void loop_destroy(struct loop *loop);
 /* Routes completions of KIND to FN(CTX, ...). */
 void loop_on(struct loop *loop, enum loop_kind kind, loop_handler_fn fn, void *ctx);
 
-/* Adds FN to the hooks run before each wait. Returns 0 or -ENOSPC. */
+/* Adds FN to the hooks run before each wait, after the other plain hooks and before
+ * every hook added with loop_add_hook_last. Returns 0 or -ENOSPC. */
 int loop_add_hook(struct loop *loop, loop_hook_fn fn, void *ctx);
+
+/* Adds FN to run after every plain hook: for hooks that publish what the others
+ * produced, such as the mesh's wake-ups (a message queued by a later hook would
+ * otherwise wait a whole turn, or forever if nothing else completes). */
+int loop_add_hook_last(struct loop *loop, loop_hook_fn fn, void *ctx);
+
+/* Removes the hook FN with context CTX, keeping the order of the others. Returns 0 or
+ * -ENOENT. */
+int loop_remove_hook(struct loop *loop, loop_hook_fn fn, void *ctx);
 
 /* A submission slot; when the SQ is full it submits what is queued first, so the
  * result is never NULL. */

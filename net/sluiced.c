@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	}
 
 	static struct shard_set shards;
-	ret = shard_set_start(&shards, &cfg, err, sizeof(err));
+	ret = shard_set_start(&shards, &cfg, NULL, 0, err, sizeof(err));
 	if (ret < 0) {
 		LOG_ERROR("%s", err);
 		return 1;
