@@ -3,7 +3,7 @@ UNIT_TESTS = tests/unit/check_ring tests/unit/check_mesh tests/unit/check_pool \
 	tests/unit/check_config tests/unit/check_crc32c tests/unit/check_frame tests/unit/check_disk \
 	tests/unit/check_index tests/unit/check_meta tests/unit/check_shardlog \
 	tests/unit/check_shardlog_crash tests/unit/check_wire \
-	tests/unit/check_shard
+	tests/unit/check_shard tests/unit/check_broker
 check_PROGRAMS += $(UNIT_TESTS)
 noinst_HEADERS += tests/unit/unit.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -48,6 +48,9 @@ tests_unit_check_wire_LDADD = $(UNIT_LDADD)
 tests_unit_check_shard_SOURCES = tests/unit/check_shard.c
 tests_unit_check_shard_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_shard_LDADD = $(UNIT_LDADD)
+tests_unit_check_broker_SOURCES = tests/unit/check_broker.c
+tests_unit_check_broker_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_broker_LDADD = $(UNIT_LDADD)
 
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

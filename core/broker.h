@@ -1,0 +1,2 @@
+/* core/broker.h: placeholder, being written. */
+#pragma once

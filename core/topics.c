@@ -1,0 +1,3 @@
+/* core/topics.c: placeholder, being written. */
+#include "core/topics.h"
+int placeholder_topics;

@@ -1,0 +1,2 @@
+/* core/topics.h: placeholder, being written. */
+#pragma once
