@@ -23,6 +23,10 @@
  * mid-iteration submit; the completion queue is sized twice as large by the kernel. */
 #define LIMITS_URING_ENTRIES 1024
 
+/* Timers one loop can have armed at once: a Fetch long-poll per connection (see the
+ * connection limit) plus a few per layer. The heap is 8 bytes a slot. */
+#define LIMITS_LOOP_TIMERS_MAX 16384
+
 /* Slots of one SPSC ring between two shards. At 32-byte messages a ring is 128 KiB;
  * the N x N mesh of a 64-shard machine is then 512 MiB of virtual space but only the
  * touched pages are resident. 4096 lets a shard forward a whole loop's worth of

@@ -2,8 +2,9 @@
  * core/shard.c: a shard thread's life: pin to its CPU, prefer its NUMA node's memory,
  * take its own jemalloc arena, create its io_uring loop, map and register its buffer
  * pool, join the mesh, report to the control thread, run the loop until STOP, then
- * tear down in reverse order. Start-up ends with every shard waiting for the control thread's verdict, so no
- * shard begins serving before all came up, and a failed start leaves no thread behind.
+ * tear down in reverse order. Start-up ends with every shard waiting for the control thread's
+ * verdict, so no shard begins serving before all came up, and a failed start leaves no thread
+ * behind.
  */
 #include "core/shard.h"
 
@@ -60,7 +61,8 @@ static void shard_prefer_local_memory(struct shard *shard)
 	unsigned long mask[16] = {0};
 	if ((unsigned)shard->numa_node >= sizeof(mask) * 8)
 		return;
-	mask[shard->numa_node / (8 * sizeof(long))] |= 1UL << (shard->numa_node % (8 * sizeof(long)));
+	mask[shard->numa_node / (8 * sizeof(long))] |= 1UL
+						       << (shard->numa_node % (8 * sizeof(long)));
 	if (set_mempolicy(MPOL_PREFERRED, mask, sizeof(mask) * 8) != 0)
 		LOG_WARN("numa: set_mempolicy(PREFERRED, node %d) failed: %s", shard->numa_node,
 			 strerror(errno));
@@ -104,9 +106,11 @@ int shard_call(struct shard *shard, uint32_t to, enum shard_op op, void *payload
 {
 	if (to >= shard->set->count || to == shard->id)
 		return -EINVAL;
-	struct ring_msg msg = {
-		.op = op, .status = 0, .cookie = (uint64_t)(uintptr_t)call, .payload = payload,
-		.arg = arg};
+	struct ring_msg msg = {.op = op,
+			       .status = 0,
+			       .cookie = (uint64_t)(uintptr_t)call,
+			       .payload = payload,
+			       .arg = arg};
 	return mesh_send(shard->set->mesh, shard->id, to, &msg);
 }
 
@@ -168,9 +172,10 @@ static int shard_start_up(struct shard *shard)
 	ret = pool_init(&shard->pool, cfg->pool_bytes, LIMITS_POOL_CHUNK_BYTES, shard->numa_node,
 			POOL_MODE_HUGETLB);
 	if (ret < 0) {
-		snprintf(shard->start_error, sizeof(shard->start_error),
-			 "shard %u: cannot map a %llu-byte buffer pool: %s; fix: lower --pool-bytes",
-			 shard->id, (unsigned long long)cfg->pool_bytes, strerror(-ret));
+		snprintf(
+		    shard->start_error, sizeof(shard->start_error),
+		    "shard %u: cannot map a %llu-byte buffer pool: %s; fix: lower --pool-bytes",
+		    shard->id, (unsigned long long)cfg->pool_bytes, strerror(-ret));
 		goto out_loop;
 	}
 	ret = pool_register(&shard->pool, &shard->loop.ring);

@@ -21,7 +21,7 @@
 #include "io/pool.h"
 
 #define SHARD_ERROR_BYTES 512
-#define SHARD_LAYERS_MAX 8
+#define SHARD_LAYERS_MAX  8
 
 struct shard;
 struct shard_set;
@@ -38,7 +38,7 @@ struct shard_layer {
 	/* Returns 0, or -errno with one line in ERR naming the cause and the fix. */
 	int (*start)(struct shard *shard, void *ctx, char *err, size_t err_len);
 	void (*stop)(struct shard *shard, void *ctx); /* may be NULL */
-	void *ctx;                                    /* shared by all shards */
+	void *ctx;				      /* shared by all shards */
 };
 
 /*
@@ -60,30 +60,30 @@ struct shard_call;
 typedef void (*shard_call_fn)(struct shard_call *call, const struct ring_msg *reply);
 struct shard_call {
 	shard_call_fn done; /* runs on the sender's thread with the reply */
-	void *ctx;          /* the caller's */
+	void *ctx;	    /* the caller's */
 };
 
 enum shard_start_state {
 	SHARD_START_WAIT = 0, /* shards are still starting: wait for the verdict */
-	SHARD_START_GO,       /* every shard came up: run the loops */
+	SHARD_START_GO,	      /* every shard came up: run the loops */
 	SHARD_START_ABORT,    /* some shard failed: tear down and leave */
 };
 
 /* Written by the shard's own thread, except the fields marked (control). */
 struct shard {
-	uint32_t id;            /* 0..count-1; also the Kafka broker id (control) */
-	int cpu;                /* the CPU the thread is pinned to (control) */
-	int numa_node;          /* numa_node_of_cpu(cpu), -1 without NUMA support */
-	unsigned arena;         /* jemalloc arena of this thread, UINT32_MAX if none */
-	pthread_t thread;       /* (control) */
-	struct shard_set *set;  /* the set this shard belongs to (control) */
-	struct loop loop;       /* the shard's io_uring event loop */
-	struct pool pool;       /* the shard's registered buffer pool */
-	int start_status;       /* 0, or -errno when start-up failed */
-	uint32_t layers_started; /* layers whose start succeeded, to stop in reverse */
+	uint32_t id;			     /* 0..count-1; also the Kafka broker id (control) */
+	int cpu;			     /* the CPU the thread is pinned to (control) */
+	int numa_node;			     /* numa_node_of_cpu(cpu), -1 without NUMA support */
+	unsigned arena;			     /* jemalloc arena of this thread, UINT32_MAX if none */
+	pthread_t thread;		     /* (control) */
+	struct shard_set *set;		     /* the set this shard belongs to (control) */
+	struct loop loop;		     /* the shard's io_uring event loop */
+	struct pool pool;		     /* the shard's registered buffer pool */
+	int start_status;		     /* 0, or -errno when start-up failed */
+	uint32_t layers_started;	     /* layers whose start succeeded, to stop in reverse */
 	void *layer_state[SHARD_LAYERS_MAX]; /* each layer's per-shard object */
 	shard_op_fn ops[SHARD_OP_COUNT];     /* request handlers by operation */
-	void *op_ctx[SHARD_OP_COUNT];        /* their first argument */
+	void *op_ctx[SHARD_OP_COUNT];	     /* their first argument */
 	char start_error[SHARD_ERROR_BYTES]; /* one line naming the cause and the fix */
 };
 
@@ -93,18 +93,18 @@ struct shard {
  * shard_set_stop.
  */
 struct shard_set {
-	const struct config *cfg;  /* settings every shard reads; outlives the set */
-	uint32_t count;            /* number of shards */
-	struct shard *shards;      /* count entries */
-	struct mesh *mesh;         /* count x count SPSC rings */
-	struct loop control;       /* the control thread's ring, used to post STOP */
-	const struct shard_layer *layers; /* started on every shard, in order */
-	uint32_t layer_count;      /* <= SHARD_LAYERS_MAX */
-	pthread_mutex_t start_lock; /* guards the three start-up fields below */
-	pthread_cond_t start_cond;  /* signalled on each change of them */
-	uint32_t ready_count;       /* shards that finished start-up, well or not */
+	const struct config *cfg;	    /* settings every shard reads; outlives the set */
+	uint32_t count;			    /* number of shards */
+	struct shard *shards;		    /* count entries */
+	struct mesh *mesh;		    /* count x count SPSC rings */
+	struct loop control;		    /* the control thread's ring, used to post STOP */
+	const struct shard_layer *layers;   /* started on every shard, in order */
+	uint32_t layer_count;		    /* <= SHARD_LAYERS_MAX */
+	pthread_mutex_t start_lock;	    /* guards the three start-up fields below */
+	pthread_cond_t start_cond;	    /* signalled on each change of them */
+	uint32_t ready_count;		    /* shards that finished start-up, well or not */
 	enum shard_start_state start_state; /* control's verdict once all are ready */
-	uint32_t threads;           /* threads created, to be joined */
+	uint32_t threads;		    /* threads created, to be joined */
 };
 
 /* Starts one shard per CPU from config_shard_cpus, each starting LAYERS (LAYER_COUNT

@@ -24,10 +24,10 @@
 #include "io/uring.h"
 
 enum loop_kind {
-	LOOP_KIND_NONE = 0,      /* completions that need no action; errors are logged */
-	LOOP_KIND_STOP = 1,      /* MSG_RING from the control thread: leave the loop */
-	LOOP_KIND_MESH_WAKE = 2, /* MSG_RING from a peer shard: drain the mesh; value = sender */
-	LOOP_KIND_TEST = 3,      /* free for unit tests and tools */
+	LOOP_KIND_NONE = 0,	  /* completions that need no action; errors are logged */
+	LOOP_KIND_STOP = 1,	  /* MSG_RING from the control thread: leave the loop */
+	LOOP_KIND_MESH_WAKE = 2,  /* MSG_RING from a peer shard: drain the mesh; value = sender */
+	LOOP_KIND_TEST = 3,	  /* free for unit tests and tools */
 	LOOP_KIND_DISK_WRITE = 4, /* a shard-log write completed; value owned by the log */
 	LOOP_KIND_DISK_SYNC = 5,  /* a shard-log fdatasync completed */
 	LOOP_KIND_DISK_READ = 6,  /* a shard-log read into a pool buffer completed */
@@ -36,25 +36,43 @@ enum loop_kind {
 
 #define LOOP_UDATA_VALUE_BITS 56
 #define LOOP_UDATA_VALUE_MASK ((UINT64_C(1) << LOOP_UDATA_VALUE_BITS) - 1)
-#define LOOP_HOOKS_MAX 8
+#define LOOP_HOOKS_MAX	      8
 
 struct loop;
+struct loop_timer;
+typedef void (*loop_timer_fn)(void *ctx, struct loop *loop, struct loop_timer *timer);
+
+/* A one-shot timer on a loop (Fetch long-polls, retention checks). Timers live in a
+ * binary min-heap inside the loop, not in the kernel: each turn waits for completions
+ * at most until the earliest deadline, then runs the timers that are due. The struct
+ * belongs to the caller and must not move or be freed while armed. */
+struct loop_timer {
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC time it fires at, when armed */
+	loop_timer_fn fn;     /* runs on the loop's thread, once per arming */
+	void *ctx;	      /* its first argument */
+	uint32_t heap_index;  /* position in the loop's heap, LOOP_TIMER_IDLE when not armed */
+};
+#define LOOP_TIMER_IDLE UINT32_MAX
+
 typedef void (*loop_handler_fn)(void *ctx, struct loop *loop, const struct io_uring_cqe *cqe);
 typedef void (*loop_hook_fn)(void *ctx, struct loop *loop);
 
 struct loop {
-	struct io_uring ring;                      /* created in the owning thread */
-	struct uring_features features;            /* what uring_queue_init/probe found */
+	struct io_uring ring;			   /* created in the owning thread */
+	struct uring_features features;		   /* what uring_queue_init/probe found */
 	loop_handler_fn handlers[LOOP_KIND_COUNT]; /* dispatch table, NULL = default */
-	void *handler_ctx[LOOP_KIND_COUNT];        /* first argument of each handler */
-	loop_hook_fn hooks[LOOP_HOOKS_MAX];        /* run before each wait, in order */
+	void *handler_ctx[LOOP_KIND_COUNT];	   /* first argument of each handler */
+	loop_hook_fn hooks[LOOP_HOOKS_MAX];	   /* run before each wait, in order */
 	void *hook_ctx[LOOP_HOOKS_MAX];
-	unsigned hook_count;       /* hooks in use */
-	unsigned hook_last_count;  /* of them, the ones at the end added with _last */
-	bool stopping;         /* set by loop_stop or a STOP completion */
-	uint64_t iterations;   /* loop turns so far */
-	uint64_t completions;  /* completions dispatched so far */
-	uint64_t sqe_overflows; /* times the SQ was full and had to be submitted early */
+	unsigned hook_count;	    /* hooks in use */
+	unsigned hook_last_count;   /* of them, the ones at the end added with _last */
+	bool stopping;		    /* set by loop_stop or a STOP completion */
+	uint64_t iterations;	    /* loop turns so far */
+	uint64_t completions;	    /* completions dispatched so far */
+	uint64_t sqe_overflows;	    /* times the SQ was full and had to be submitted early */
+	struct loop_timer **timers; /* min-heap by deadline, LIMITS_LOOP_TIMERS_MAX slots */
+	uint32_t timer_count;	    /* armed timers */
+	uint64_t timers_fired;	    /* timer callbacks run so far */
 };
 
 static inline uint64_t loop_udata(enum loop_kind kind, uint64_t value)
@@ -102,13 +120,33 @@ struct io_uring_sqe *loop_get_sqe(struct loop *loop);
 void loop_queue_msg_ring(struct loop *loop, int target_ring_fd, enum loop_kind kind,
 			 uint64_t value);
 
-/* One turn: hooks, submit, wait for at least one completion if WAIT, dispatch all
- * ready ones. Returns the number dispatched or -errno (-EINTR is retried inside). */
+/* One turn: hooks, submit, wait for at least one completion if WAIT (but no longer
+ * than the earliest armed timer), dispatch all ready ones, then run the timers that
+ * are due. Returns the number of completions and timers handled, or -errno (-EINTR is
+ * retried inside). */
 int loop_run_once(struct loop *loop, bool wait);
 
 /* Turns until loop_stop() is called or a STOP completion arrives. Returns 0 or -errno. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t loop_now_ns(void);
+
+/* Prepares T (idle) to call FN(CTX, loop, T) when it fires. */
+void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *ctx);
+
+/* Arms T to fire DELAY_MS from now; an armed T is moved. Returns 0, or -ENOSPC when
+ * LIMITS_LOOP_TIMERS_MAX timers are armed (T stays as it was). */
+int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);
+
+/* Disarms T if armed; it will not fire. */
+void loop_timer_disarm(struct loop *loop, struct loop_timer *t);
+
+static inline bool loop_timer_armed(const struct loop_timer *t)
+{
+	return t->heap_index != LOOP_TIMER_IDLE;
+}
 
 static inline int loop_ring_fd(const struct loop *loop)
 {

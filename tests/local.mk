@@ -1,5 +1,5 @@
 # tests/local.mk: Check unit tests (one program per module) and integration tests.
-UNIT_TESTS = tests/unit/check_ring tests/unit/check_mesh tests/unit/check_pool \
+UNIT_TESTS = tests/unit/check_loop tests/unit/check_ring tests/unit/check_mesh tests/unit/check_pool \
 	tests/unit/check_config tests/unit/check_crc32c tests/unit/check_frame tests/unit/check_disk \
 	tests/unit/check_index tests/unit/check_meta tests/unit/check_shardlog \
 	tests/unit/check_shardlog_crash tests/unit/check_wire \
@@ -51,6 +51,9 @@ tests_unit_check_shard_LDADD = $(UNIT_LDADD)
 tests_unit_check_broker_SOURCES = tests/unit/check_broker.c
 tests_unit_check_broker_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_broker_LDADD = $(UNIT_LDADD)
+tests_unit_check_loop_SOURCES = tests/unit/check_loop.c
+tests_unit_check_loop_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_loop_LDADD = $(UNIT_LDADD)
 
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

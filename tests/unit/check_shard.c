@@ -23,15 +23,15 @@
 struct ping_state {
 	struct shard *shard;
 	struct shard_call calls[LIMITS_SHARDS_MAX]; /* one call record per peer */
-	uint32_t sent[LIMITS_SHARDS_MAX];          /* pings sent to each peer */
-	uint32_t replies[LIMITS_SHARDS_MAX];       /* replies received from each peer */
+	uint32_t sent[LIMITS_SHARDS_MAX];	    /* pings sent to each peer */
+	uint32_t replies[LIMITS_SHARDS_MAX];	    /* replies received from each peer */
 	uint32_t in_flight[LIMITS_SHARDS_MAX];
-	bool bad_reply;                            /* a reply's arg was not ping + 1 */
+	bool bad_reply; /* a reply's arg was not ping + 1 */
 };
 
 static struct ping_state states[LIMITS_SHARDS_MAX];
-static _Atomic uint32_t shards_done;   /* shards that got every reply */
-static _Atomic uint32_t start_order;   /* sequence of layer starts and stops */
+static _Atomic uint32_t shards_done; /* shards that got every reply */
+static _Atomic uint32_t start_order; /* sequence of layer starts and stops */
 static _Atomic uint32_t stops_seen;
 
 static void ping_reply(struct shard_call *call, const struct ring_msg *reply)
@@ -56,7 +56,8 @@ static void ping_hook(void *ctx, struct loop *loop)
 {
 	struct ping_state *st = ctx;
 	for (uint32_t peer = 0; peer < st->shard->set->count; peer++) {
-		if (peer == st->shard->id || st->in_flight[peer] || st->sent[peer] == PINGS_PER_PEER)
+		if (peer == st->shard->id || st->in_flight[peer] ||
+		    st->sent[peer] == PINGS_PER_PEER)
 			continue;
 		st->calls[peer].done = ping_reply;
 		st->calls[peer].ctx = st;
@@ -105,7 +106,7 @@ START_TEST(test_every_pair_pings)
 	static struct config cfg;
 	test_config(&cfg);
 	static const struct shard_layer layers[] = {
-		{.name = "ping", .start = ping_start, .stop = ping_stop}};
+	    {.name = "ping", .start = ping_start, .stop = ping_stop}};
 	struct shard_set set;
 	char err[512];
 	atomic_store(&shards_done, 0);
@@ -136,8 +137,8 @@ START_TEST(test_failing_layer_fails_start)
 	static struct config cfg;
 	test_config(&cfg);
 	static const struct shard_layer layers[] = {
-		{.name = "ping", .start = ping_start, .stop = ping_stop},
-		{.name = "broken", .start = failing_start}};
+	    {.name = "ping", .start = ping_start, .stop = ping_stop},
+	    {.name = "broken", .start = failing_start}};
 	struct shard_set set;
 	char err[512] = "";
 	atomic_store(&stops_seen, 0);
