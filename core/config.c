@@ -23,6 +23,7 @@ enum config_type {
 	CONFIG_TYPE_PATH,   /* char[LIMITS_CONFIG_VALUE_BYTES] */
 	CONFIG_TYPE_CHOICE, /* an enum field (int-sized), via choice_parse / choice_name */
 	CONFIG_TYPE_CPUS,   /* the cpus set; also sets cpus_set (only one such setting) */
+	CONFIG_TYPE_INT,    /* int64_t field in [int_min, int_max] (Kafka's -1 = unlimited) */
 };
 
 /* One row of the table. Invariants (config_settings_sanity): names unique and
@@ -47,6 +48,9 @@ struct config_setting {
 	const char *choices; /* CHOICE: accepted words for messages: "always or never" */
 	bool flag_only;	     /* may not be set from a config file (config itself) */
 	const char *help;    /* one line for --help */
+	int64_t int_min;     /* INT: smallest accepted value */
+	int64_t int_max;     /* INT: largest accepted value */
+	int64_t int_default; /* INT: the built-in default */
 };
 
 /* Highest TCP port; shard i listens on port + i. */
@@ -92,6 +96,22 @@ static const char *config_log_level_name(int value)
 
 #define CONFIG_FIELD(field)                                                                        \
 	.offset = offsetof(struct config, field), .size = sizeof(((struct config *)0)->field)
+
+static int config_bool_parse(const char *text, int *out)
+{
+	if (strcmp(text, "true") == 0)
+		*out = 1;
+	else if (strcmp(text, "false") == 0)
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static const char *config_bool_name(int value)
+{
+	return value ? "true" : "false";
+}
 
 static const struct config_setting config_settings[] = {
     {
@@ -187,6 +207,117 @@ static const struct config_setting config_settings[] = {
 	.default_num = LIMITS_POOL_REGION_BYTES,
 	.help = "buffer pool of each shard (huge pages where reserved); suffix k, m or g",
     },
+    {
+	.name = "listen-host",
+	.kafka = "host.name",
+	.type = CONFIG_TYPE_PATH,
+	CONFIG_FIELD(listen_host),
+	.metavar = "ADDR",
+	.default_str = "0.0.0.0",
+	.help = "address the shards listen on (IPv4 or IPv6 literal)",
+    },
+    {
+	.name = "advertised-host",
+	.kafka = "advertised.host.name",
+	.type = CONFIG_TYPE_PATH,
+	CONFIG_FIELD(advertised_host),
+	.metavar = "HOST",
+	.default_str = "",
+	.empty_ok = true,
+	.unset_text = "this machine's host name",
+	.help = "host name clients are told to connect to, in Metadata",
+    },
+    {
+	.name = "num-partitions",
+	.kafka = "num.partitions",
+	.type = CONFIG_TYPE_UINT,
+	CONFIG_FIELD(num_partitions),
+	.metavar = "N",
+	.min = 0,
+	.max = LIMITS_META_PARTITIONS_PER_TOPIC_MAX,
+	.default_num = 0,
+	.help = "partitions of an auto-created topic; 0 = one per shard",
+    },
+    {
+	.name = "auto-create-topics",
+	.kafka = "auto.create.topics.enable",
+	.type = CONFIG_TYPE_CHOICE,
+	CONFIG_FIELD(auto_create_topics),
+	.metavar = "BOOL",
+	.default_num = 1,
+	.choice_parse = config_bool_parse,
+	.choice_name = config_bool_name,
+	.choices = "true or false",
+	.help = "create a topic when a client asks for one that does not exist",
+    },
+    {
+	.name = "retention-ms",
+	.kafka = "log.retention.ms",
+	.type = CONFIG_TYPE_INT,
+	CONFIG_FIELD(retention_ms),
+	.metavar = "MS",
+	.int_min = -1,
+	.int_max = INT64_MAX,
+	.int_default = 7 * 24 * 3600 * 1000LL,
+	.help = "default time a record is kept; -1 = forever",
+    },
+    {
+	.name = "retention-bytes",
+	.kafka = "log.retention.bytes",
+	.type = CONFIG_TYPE_INT,
+	CONFIG_FIELD(retention_bytes),
+	.metavar = "BYTES",
+	.int_min = -1,
+	.int_max = INT64_MAX,
+	.int_default = -1,
+	.help = "default bytes kept per partition; -1 = no limit",
+    },
+    {
+	.name = "retention-check-ms",
+	.kafka = "log.retention.check.interval.ms",
+	.type = CONFIG_TYPE_UINT,
+	CONFIG_FIELD(retention_check_ms),
+	.metavar = "MS",
+	.min = 1,
+	.max = UINT32_MAX,
+	.default_num = 300000,
+	.help = "how often each shard applies retention",
+    },
+    {
+	.name = "segment-bytes",
+	.kafka = "log.segment.bytes",
+	.type = CONFIG_TYPE_BYTES,
+	CONFIG_FIELD(segment_bytes),
+	.metavar = "BYTES",
+	.min = 64ull << 20,
+	.max = 64ull << 30,
+	.unit = 64ull << 20,
+	.default_num = 1ull << 30,
+	.help = "size of each shard-log segment file",
+    },
+    {
+	.name = "request-max-bytes",
+	.kafka = "socket.request.max.bytes",
+	.type = CONFIG_TYPE_BYTES,
+	CONFIG_FIELD(request_max_bytes),
+	.metavar = "BYTES",
+	.min = 1ull << 20,
+	.max = LIMITS_REQUEST_BYTES_MAX,
+	.unit = 1,
+	.default_num = LIMITS_REQUEST_BYTES_MAX,
+	.help = "largest request accepted; a bigger one closes the connection",
+    },
+    {
+	.name = "max-connections",
+	.kafka = "max.connections",
+	.type = CONFIG_TYPE_UINT,
+	CONFIG_FIELD(max_connections),
+	.metavar = "N",
+	.min = 1,
+	.max = LIMITS_CONNECTIONS_PER_SHARD_MAX,
+	.default_num = LIMITS_CONNECTIONS_PER_SHARD,
+	.help = "connections each shard accepts; more are refused with a log line",
+    },
 };
 
 #define CONFIG_SETTINGS_COUNT (sizeof(config_settings) / sizeof(config_settings[0]))
@@ -231,6 +362,11 @@ static bool config_settings_sanity(void)
 			break;
 		case CONFIG_TYPE_CPUS:
 			if (s->size != sizeof(cpu_set_t))
+				return false;
+			break;
+		case CONFIG_TYPE_INT:
+			if (s->size != sizeof(int64_t) || s->int_min > s->int_max ||
+			    s->int_default < s->int_min || s->int_default > s->int_max)
 				return false;
 			break;
 		}
@@ -425,8 +561,13 @@ static void config_expected(const struct config_setting *s, char *buf, size_t le
 		config_bytes_format(s->min, min, sizeof(min));
 		config_bytes_format(s->max, max, sizeof(max));
 		config_bytes_format(s->unit, unit, sizeof(unit));
-		snprintf(buf, len, "expected a multiple of %s from %s to %s (suffix k, m or g)",
-			 unit, min, max);
+		if (s->unit > 1)
+			snprintf(buf, len,
+				 "expected a multiple of %s from %s to %s (suffix k, m or g)", unit,
+				 min, max);
+		else
+			snprintf(buf, len, "expected a size from %s to %s (suffix k, m or g)", min,
+				 max);
 		break;
 	case CONFIG_TYPE_PATH:
 		snprintf(buf, len, "expected a %spath shorter than %d bytes",
@@ -437,6 +578,10 @@ static void config_expected(const struct config_setting *s, char *buf, size_t le
 		break;
 	case CONFIG_TYPE_CPUS:
 		snprintf(buf, len, "expected a CPU list like %s", CONFIG_CPUS_EXAMPLE);
+		break;
+	case CONFIG_TYPE_INT:
+		snprintf(buf, len, "expected an integer from %lld to %lld", (long long)s->int_min,
+			 (long long)s->int_max);
 		break;
 	}
 }
@@ -510,6 +655,17 @@ static int config_setting_apply(struct config *cfg, const struct config_setting 
 		memcpy(config_field(cfg, s), &cpus, sizeof(cpus));
 		cfg->cpus_set = true;
 		return 0;
+	case CONFIG_TYPE_INT: {
+		bool negative = value[0] == '-';
+		if (config_parse_decimal(value + negative, &num, &end) < 0 || *end != '\0' ||
+		    num > (uint64_t)INT64_MAX)
+			goto out_invalid;
+		int64_t signed_num = negative ? -(int64_t)num : (int64_t)num;
+		if (signed_num < s->int_min || signed_num > s->int_max)
+			goto out_invalid;
+		memcpy(config_field(cfg, s), &signed_num, sizeof(signed_num));
+		return 0;
+	}
 	}
 	ASSERT(!"unknown config type");
 
@@ -551,6 +707,12 @@ static void config_value_format(const struct config *cfg, const struct config_se
 		else
 			snprintf(buf, len, "(%s)", s->unset_text);
 		return;
+	case CONFIG_TYPE_INT: {
+		int64_t v;
+		memcpy(&v, config_field_const(cfg, s), sizeof(v));
+		snprintf(buf, len, "%lld", (long long)v);
+		return;
+	}
 	}
 	ASSERT(!"unknown config type");
 }
@@ -578,6 +740,9 @@ void config_defaults(struct config *cfg)
 		case CONFIG_TYPE_CPUS:
 			CPU_ZERO(&cfg->cpus);
 			cfg->cpus_set = false;
+			break;
+		case CONFIG_TYPE_INT:
+			memcpy(config_field(cfg, s), &s->int_default, sizeof(int64_t));
 			break;
 		}
 	}
@@ -794,7 +959,10 @@ void config_print_help(FILE *out)
 			config_bytes_format(s->min, min, sizeof(min));
 			config_bytes_format(s->max, max, sizeof(max));
 			config_bytes_format(s->unit, unit, sizeof(unit));
-			fprintf(out, " (%s-%s, a multiple of %s)", min, max, unit);
+			if (s->unit > 1)
+				fprintf(out, " (%s-%s, a multiple of %s)", min, max, unit);
+			else
+				fprintf(out, " (%s-%s)", min, max);
 		}
 		fprintf(out, "\n");
 	}

@@ -54,6 +54,17 @@ struct config {
 	char log_file[LIMITS_CONFIG_VALUE_BYTES]; /* --log-file: empty = stderr; SIGHUP reopens */
 	uint64_t pool_bytes;			  /* --pool-bytes: buffer pool per shard */
 	char config_path[LIMITS_CONFIG_VALUE_BYTES]; /* --config: the file read, empty if none */
+	char listen_host[LIMITS_CONFIG_VALUE_BYTES]; /* --listen-host: address to bind */
+	char advertised_host[LIMITS_CONFIG_VALUE_BYTES]; /* --advertised-host: in Metadata;
+							   * empty = gethostname() */
+	uint32_t num_partitions;     /* num.partitions of auto-created topics; 0 = shards */
+	int auto_create_topics;      /* auto.create.topics.enable: 1 or 0 */
+	int64_t retention_ms;        /* log.retention.ms default; -1 = forever */
+	int64_t retention_bytes;     /* log.retention.bytes default; -1 = no limit */
+	uint32_t retention_check_ms; /* log.retention.check.interval.ms */
+	uint64_t segment_bytes;      /* log.segment.bytes: shard-log segment size */
+	uint64_t request_max_bytes;  /* socket.request.max.bytes: larger requests close */
+	uint32_t max_connections;    /* connections per shard */
 };
 
 /* Sets every field to its built-in default (port 9092, data dir ./sluice-data, one shard

@@ -23,9 +23,16 @@
  * mid-iteration submit; the completion queue is sized twice as large by the kernel. */
 #define LIMITS_URING_ENTRIES 1024
 
+/* Connections each shard accepts by default and at most: the connection table is
+ * preallocated at start (nginx-style) with a free list. */
+#define LIMITS_CONNECTIONS_PER_SHARD 4096
+#define LIMITS_CONNECTIONS_PER_SHARD_MAX 65536
+
 /* Timers one loop can have armed at once: a Fetch long-poll per connection (see the
  * connection limit) plus a few per layer. The heap is 8 bytes a slot. */
 #define LIMITS_LOOP_TIMERS_MAX 16384
+_Static_assert(LIMITS_LOOP_TIMERS_MAX >= 2 * LIMITS_CONNECTIONS_PER_SHARD,
+	       "a long-poll per default connection, and room for the layers' timers");
 
 /* Slots of one SPSC ring between two shards. At 32-byte messages a ring is 128 KiB;
  * the N x N mesh of a 64-shard machine is then 512 MiB of virtual space but only the

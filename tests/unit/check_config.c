@@ -606,6 +606,35 @@ START_TEST(test_config_log)
 }
 END_TEST
 
+START_TEST(test_signed_and_boolean_settings)
+{
+	struct config cfg;
+	char err[512];
+	config_defaults(&cfg);
+	ck_assert_int_eq(cfg.retention_bytes, -1);
+	ck_assert_int_eq(cfg.auto_create_topics, 1);
+	ck_assert_int_eq(config_set(&cfg, "log.retention.ms", "-1", err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.retention_ms, -1);
+	ck_assert_int_eq(config_set(&cfg, "retention-bytes", "1073741824", err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.retention_bytes, 1073741824);
+	ck_assert_int_eq(config_set(&cfg, "retention-ms", "-2", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "invalid value '-2' for setting 'retention-ms': expected an integer "
+			      "from -1 to 9223372036854775807");
+	ck_assert_int_eq(config_set(&cfg, "retention-ms", "9223372036854775808", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(config_set(&cfg, "retention-ms", "--1", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(cfg.retention_ms, -1); /* untouched by the failures */
+	ck_assert_int_eq(config_set(&cfg, "auto.create.topics.enable", "false", err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(cfg.auto_create_topics, 0);
+	ck_assert_int_eq(config_set(&cfg, "auto-create-topics", "yes", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "invalid value 'yes' for setting 'auto-create-topics': expected true "
+			      "or false");
+	ck_assert_int_eq(config_set(&cfg, "socket.request.max.bytes", "2m", err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.request_max_bytes, 2u << 20);
+}
+END_TEST
+
 static TCase *tcase(Suite *suite, const char *name, const TTest *test)
 {
 	TCase *tc = tcase_create(name);
@@ -627,6 +656,7 @@ int main(void)
 	tcase(suite, "unknown_key_flag", test_unknown_key_flag);
 	tcase(suite, "unknown_key_file", test_unknown_key_file);
 	tcase(suite, "bad_values", test_bad_values);
+	tcase(suite, "signed_and_boolean_settings", test_signed_and_boolean_settings);
 	tcase(suite, "bad_cpus", test_bad_cpus);
 	tcase(suite, "bad_value_in_file", test_bad_value_in_file);
 	tcase(suite, "missing_file", test_missing_file);
