@@ -1,0 +1,2 @@
+/* net/api.h: placeholder, being written. */
+#pragma once

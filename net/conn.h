@@ -1,0 +1,2 @@
+/* net/conn.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,3 @@
+/* net/server.c: placeholder, being written. */
+#include "net/server.h"
+int placeholder_server;

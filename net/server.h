@@ -1,0 +1,2 @@
+/* net/server.h: placeholder, being written. */
+#pragma once
