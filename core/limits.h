@@ -149,6 +149,15 @@ _Static_assert(LIMITS_REQUEST_BYTES_MAX <= INT32_MAX, "the Kafka size prefix is 
 /* Producer ids reserved per journal write: InitProducerId costs a sync once per block,
  * and a restart skips at most this many ids. */
 #define LIMITS_META_PRODUCER_ID_BLOCK 1000u
+/* Topic changes (create, delete, add partitions, set config) one shard may have asked
+ * for and not yet had answered (core/topics); more get -EAGAIN. Shard 0 applies them
+ * one at a time, each a journal fdatasync plus a round trip to every shard, so a
+ * CreateTopics of thousands of topics fits, and a deeper queue would only add latency. */
+#define LIMITS_TOPICS_PENDING_MAX 4096u
+/* Changes shard 0 applies in one loop turn when none needs a round trip (a broker of one
+ * shard), so a burst of them does not hold the shard's other work for long: each costs
+ * an fdatasync. */
+#define LIMITS_TOPICS_CHANGES_PER_TURN 8u
 
 /* A shard must be up within this time or start-up fails (ring setup, pool, pinning). */
 #define LIMITS_SHARD_START_TIMEOUT_MS 10000

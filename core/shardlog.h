@@ -1,2 +1,395 @@
-/* core/shardlog.h: placeholder, being written. */
-#pragma once
+/*
+ * core/shardlog.h: a shard's log (DESIGN §3): the one append-only log shared by every
+ * partition the shard owns, on O_DIRECT segment files written with io_uring group
+ * commit, with a per-partition index and high watermark, reads served from the staging
+ * ring (the tail cache) or from disk with READ_FIXED into pool chunks, crash recovery
+ * from a checkpoint plus a forward scan, and retention by time and bytes. It owns the
+ * files under DATA_DIR/shard-NNN/ and runs on its shard's loop and pool; it does not
+ * parse requests, validate batch CRCs (the Produce path does, with batch_validate),
+ * keep topic metadata (core/meta) or producer-id state. Single-threaded: every call
+ * comes from the thread that owns the loop.
+ *
+ * Files, in DATA_DIR/shard-NNN/ (NNN = shard id, %03u):
+ *   SSSSSSSSSSSSSSSSSSSS.log  a segment: its start position in the shard log as 20
+ *                             decimal digits; preallocated (fallocate), O_DIRECT.
+ *                             Positions run on across segments without gaps.
+ *   checkpoint                per-partition index snapshot (format below), replaced
+ *                             atomically (disk_write_atomic).
+ *
+ * Layout rules (what the writer guarantees, what recovery and tools may rely on):
+ *  - Frames (core/frame.h) are packed back to back. Position p lives at staging-ring
+ *    offset p % staging_bytes. No frame straddles a staging-ring boundary (a multiple
+ *    of staging_bytes) or a segment end: when the next frame does not fit before the
+ *    next boundary, or would leave 1..39 bytes there (too few for a frame header), a
+ *    padding frame fills the space up to the boundary. Space cost: under one frame
+ *    (plus 40 bytes) per boundary, that is at most the largest frame / staging_bytes
+ *    of the log (25 % in the worst case of back-to-back 16 MiB frames in the default
+ *    64 MiB ring, under 0.03 % for 16 KiB batches). Recovery with a different staging_bytes may
+ *    find the tail 1..39 bytes before a new ring boundary; it then writes one padding
+ *    frame that crosses that boundary (in memory in two pieces; on disk it is
+ *    contiguous, as ring boundaries that are not segment ends mean nothing on disk).
+ *  - Writes are whole 4 KiB blocks (SHARDLOG_BLOCK_BYTES) at block-aligned positions;
+ *    the bytes after the last frame in the last block are zeros; the partial tail
+ *    block stays in memory and is rewritten by the next flush.
+ *  - Each index entry's position is its frame's start, its length the frame_len; the
+ *    batch bytes are [position + FRAME_HEADER_BYTES, position + length).
+ *
+ * Checkpoint file (little-endian, all of it covered by its CRC):
+ *
+ *   offset size field
+ *  +------+----+---------------------------------------------------------------+
+ *  |    0 |  4 | magic SHARDLOG_CHECKPOINT_MAGIC ("SLCP")                      |
+ *  |    4 |  4 | version SHARDLOG_CHECKPOINT_VERSION                           |
+ *  |    8 |  4 | crc32c of bytes [12, file end)                                |
+ *  |   12 |  4 | shard id                                                      |
+ *  |   16 |  8 | covered position C: a segment start; entries below C follow;  |
+ *  |      |    | recovery scans the log from C                                 |
+ *  |   24 |  4 | partition count                                               |
+ *  |   28 |  4 | zero                                                          |
+ *  |   32 |  8 | file length in bytes                                          |
+ *  |   40 |  . | partition records, each:                                       |
+ *  |      |    |   u32 partition_id | u32 entry_count | i64 log_start_offset | |
+ *  |      |    |   i64 next_offset at C | then entry_count 32-byte entries:    |
+ *  |      |    |   i64 base_offset | u64 position | u32 length |               |
+ *  |      |    |   i32 last_offset_delta | i64 max_timestamp                   |
+ *  +------+----+---------------------------------------------------------------+
+ *
+ * C is always the start of the segment holding the write position when the
+ * checkpoint is written (everything below C was fdatasynced first), so the active
+ * segment is always scanned and CRC-checked on open: a damaged frame in it is found,
+ * at the cost of reading at most one segment. Damage inside older, checkpointed
+ * segments is not looked for at open (as Kafka recovers only after its recovery
+ * point); sluice-logdump --verify finds it. The checkpoint is written (synchronously,
+ * on the shard thread: fdatasync of the full segment, then temp file + fsync + rename
+ * + fsync dir) when a segment fills, before retention deletes segments, by
+ * shardlog_checkpoint() and by shardlog_close(). That is once per segment (1 GiB by
+ * default) on the hot path, costing a few milliseconds plus the serialization of
+ * every index (32 bytes per batch below C).
+ *
+ * Durability and visibility of an append:
+ *  - shardlog_append copies the frame into the staging ring and assigns offsets; the
+ *    batch is then in the log's memory (acks=1 may be answered).
+ *  - The high watermark (what reads return) passes the batch when the write covering
+ *    it completed: from then on it survives a process kill (O_DIRECT).
+ *  - The append's callback fires, in append order, when the write completed; for a
+ *    durable append with SHARDLOG_FSYNC_ALWAYS only after the linked fdatasync that
+ *    followed it completed (acks=-1). With SHARDLOG_FSYNC_NEVER durable appends are
+ *    released at write completion too.
+ *  - A failed write or fdatasync (logged) puts the log in a failed state: every
+ *    waiting callback gets the error, later appends return it (-EIO usually), reads of
+ *    data below the high watermark go on working. Reopening the log recovers.
+ *
+ * Recovery, on open: load the checkpoint (a missing, unreadable or inconsistent one is
+ * logged and the scan starts at the first segment instead); scan frames from C,
+ * checking magic, length, CRC, and that each frame's base_offset continues its
+ * partition; skip padding frames and frames of partitions not registered (deleted
+ * topics). The first frame that fails ends the log: the number of bytes dropped is
+ * logged and counted, the rest of that segment is zeroed (and the tail block
+ * rewritten), later segments are deleted, so no stale frame can reappear. Without a
+ * checkpoint, a partition none of whose frames remain on disk restarts at offset 0
+ * (its next offset was only in the checkpoint); each such case is not detectable.
+ */
+#ifndef SLUICE_CORE_SHARDLOG_H
+#define SLUICE_CORE_SHARDLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/limits.h"
+
+struct loop;
+struct pool;
+struct shardlog;
+
+/* Unit of every segment write and of the staging ring's layout: a 4 KiB block. A
+ * file system whose O_DIRECT alignment (disk_direct_align) is larger is refused. */
+#define SHARDLOG_BLOCK_BYTES 4096u
+
+#define SHARDLOG_CHECKPOINT_NAME    "checkpoint"
+#define SHARDLOG_CHECKPOINT_MAGIC   UINT32_C(0x50434c53) /* "SLCP" as little-endian bytes */
+#define SHARDLOG_CHECKPOINT_VERSION 1u
+#define SHARDLOG_SEGMENT_SUFFIX	    ".log"
+/* "shard-NNN" and "SSSSSSSSSSSSSSSSSSSS.log" with their NUL fit these. */
+#define SHARDLOG_DIR_NAME_BYTES	    16u
+#define SHARDLOG_SEGMENT_NAME_BYTES 32u
+
+/* Buckets of stats.write_size_log2: bucket i counts writes of [2^(12+i), 2^(13+i))
+ * bytes, the last one everything from 2^(12+15) = 128 MiB up. */
+#define SHARDLOG_WRITE_SIZE_BUCKETS 16
+
+enum shardlog_fsync {
+	SHARDLOG_FSYNC_ALWAYS = 0, /* durable appends wait for a linked fdatasync (default) */
+	SHARDLOG_FSYNC_NEVER = 1,  /* no fdatasync on the hot path (benchmarks) */
+};
+
+struct shardlog_options {
+	const char *data_dir;	   /* DATA_DIR; the log lives in DATA_DIR/shard-NNN */
+	uint32_t shard_id;	   /* < LIMITS_SHARDS_MAX */
+	uint64_t segment_bytes;	   /* size of new segments; 0 = LIMITS_SHARDLOG_SEGMENT_BYTES;
+				    * a multiple of staging_bytes */
+	uint64_t staging_bytes;	   /* staging ring = tail cache; 0 =
+				    * LIMITS_SHARDLOG_STAGING_BYTES; a power of two of at
+				    * least LIMITS_SHARDLOG_STAGING_BYTES_MIN, carved from POOL */
+	uint32_t partitions_max;   /* partition registry capacity; 0 =
+				    * LIMITS_SHARDLOG_PARTITIONS_MAX */
+	enum shardlog_fsync fsync; /* when durable appends are released */
+	struct loop *loop;	   /* the shard's loop: one shardlog per loop */
+	struct pool *pool;	   /* the shard's pool, registered with LOOP's ring, with no
+				    * chunk allocated yet (pool_carve's rule) */
+};
+
+/* Counters since open. */
+struct shardlog_stats {
+	uint64_t appends;	      /* successful shardlog_append calls */
+	uint64_t append_bytes;	      /* batch bytes appended */
+	uint64_t append_records;      /* records appended */
+	uint64_t pad_frames;	      /* padding frames written at ring/segment boundaries */
+	uint64_t pad_bytes;	      /* bytes they took */
+	uint64_t append_backpressure; /* appends refused with -EAGAIN (ring full, pinned,
+				       * or too many appends waiting for their write) */
+	uint64_t write_ops;	      /* WRITE_FIXED submitted (one per flush) */
+	uint64_t write_bytes;	      /* bytes those writes covered (tail blocks count again) */
+	uint64_t write_bytes_max;     /* largest single write */
+	uint64_t write_size_log2[SHARDLOG_WRITE_SIZE_BUCKETS]; /* writes by size, see above */
+	uint64_t fsyncs;		 /* fdatasyncs submitted (linked or alone) */
+	uint64_t io_errors;		 /* failed writes, fdatasyncs and reads */
+	uint64_t cache_hits;		 /* reads served from the staging ring */
+	uint64_t cache_misses;		 /* reads that went to disk */
+	uint64_t read_ops;		 /* READ_FIXED submitted */
+	uint64_t read_bytes;		 /* bytes they read */
+	uint64_t read_backpressure;	 /* reads refused with -EAGAIN (no pool chunk, no pin) */
+	uint64_t segments_created;	 /* segment files created */
+	uint64_t segments_deleted;	 /* segment files deleted by retention */
+	uint64_t checkpoints;		 /* checkpoints written */
+	uint64_t recovery_frames;	 /* frames scanned at open (padding included) */
+	uint64_t recovery_skipped;	 /* frames skipped at open: unregistered partitions,
+					  * or below a checkpointed log start (retention) */
+	uint64_t recovery_bytes_dropped; /* bytes after the end of the log found at open */
+	uint64_t tail_position;		 /* shard-log position of the next frame */
+	uint64_t written_position;	 /* bytes [0, this) are written (write completed) */
+	uint64_t synced_position;	 /* bytes [0, this) are fdatasynced */
+	uint64_t log_start_position;	 /* start of the oldest segment */
+	uint64_t cache_start_position;	 /* the staging ring holds [this, tail_position) */
+	uint64_t index_memory_bytes;	 /* heap bytes of every partition's index */
+	uint32_t partitions;		 /* registered partitions */
+	uint32_t segments;		 /* segment files */
+};
+
+/* One partition's state, as shardlog_partition_info reports it. */
+struct shardlog_partition_info {
+	int64_t log_start_offset; /* first offset a read may ask for */
+	int64_t high_watermark;	  /* reads return offsets below this */
+	int64_t next_offset;	  /* the offset the next append gets (log end offset) */
+	uint32_t batches;	  /* live batches in the index */
+	uint64_t bytes;		  /* their frame bytes */
+	int64_t retention_ms;	  /* -1 = unlimited */
+	int64_t retention_bytes;  /* -1 = unlimited */
+};
+
+/* Called when an append is written (or synced, see above), in append order. STATUS is 0
+ * or the negative errno that failed the log; BASE_OFFSET is what shardlog_append
+ * returned. It may call shardlog_append, shardlog_read and shardlog_read_release (not
+ * shardlog_drain or shardlog_close). */
+typedef void (*shardlog_append_fn)(void *ctx, int status, int64_t base_offset);
+
+struct shardlog_read;
+/* Called once when an asynchronous (disk) read is complete; RD->status says how. */
+typedef void (*shardlog_read_fn)(void *ctx, struct shardlog_read *rd);
+
+/* One READ_FIXED of a disk read: a block-aligned piece of the log into one pool chunk.
+ * Its address is the completion's user_data. Private to the log. */
+struct shardlog_read_op {
+	uint64_t pos;		  /* shard-log position read into chunk[0] */
+	uint32_t len;		  /* bytes to read, <= the pool's chunk_bytes */
+	uint32_t done;		  /* bytes read so far (short reads are resubmitted) */
+	uint8_t *chunk;		  /* the pool chunk */
+	struct shardlog_read *rd; /* the read it belongs to */
+};
+
+/* A piece of batch bytes. Concatenating a read's slices in order gives whole batches
+ * in offset order; a batch is one slice from the cache, one or more from disk. */
+struct shardlog_slice {
+	const uint8_t *data; /* inside the pool's registered region (staging or a chunk) */
+	uint32_t len;	     /* bytes, > 0 */
+};
+
+/*
+ * The caller-provided result of shardlog_read. The public fields are set by the read;
+ * the private ones belong to the log between shardlog_read and shardlog_read_release.
+ * Slices stay valid until shardlog_read_release: cache slices are protected by a pin
+ * (appends that would overwrite them get -EAGAIN), disk slices live in pool chunks the
+ * read owns. The struct must not move while a read is in flight (its address is the
+ * completion's user_data) or pinned.
+ */
+struct shardlog_read {
+	struct shardlog_slice slices[LIMITS_SHARDLOG_READ_SLICES_MAX]; /* the batch bytes */
+	uint32_t slice_count;					       /* slices filled */
+	uint32_t batch_count;					       /* whole batches they hold */
+	uint64_t bytes;						       /* sum of slice lengths */
+	int64_t first_offset;	  /* base offset of the first batch returned */
+	int64_t next_offset;	  /* offset after the last batch returned */
+	int64_t high_watermark;	  /* the partition's, when the read started */
+	int64_t log_start_offset; /* the partition's, when the read started */
+	int status;		  /* 0, or the negative errno the disk read failed with */
+	bool from_cache;	  /* served from the staging ring (no I/O) */
+	/* private */
+	struct shardlog *log;  /* owner while in flight or holding resources */
+	shardlog_read_fn done; /* completion of a disk read */
+	void *done_ctx;	       /* its first argument */
+	uint32_t pin;	       /* pin slot, UINT32_MAX when none */
+	uint32_t ops_pending;  /* READ_FIXED not completed yet */
+	uint32_t op_count;     /* ops (and pool chunks) held */
+	uint32_t partition_id; /* what was asked for */
+	struct shardlog_read_op ops[LIMITS_SHARDLOG_READ_CHUNKS_MAX]; /* disk reads */
+	uint64_t plan_pos[LIMITS_SHARDLOG_READ_SLICES_MAX]; /* frame start of each batch */
+	uint32_t plan_len[LIMITS_SHARDLOG_READ_SLICES_MAX]; /* frame_len of each batch */
+};
+
+/* Writes "shard-NNN" into BUF (SHARDLOG_DIR_NAME_BYTES) and returns BUF. */
+const char *shardlog_dir_name(char *buf, uint32_t shard_id);
+
+/* Writes the segment file name of a segment starting at START into BUF
+ * (SHARDLOG_SEGMENT_NAME_BYTES) and returns BUF. */
+const char *shardlog_segment_name(char *buf, uint64_t start);
+
+/* True when NAME is exactly 20 decimal digits + ".log"; *START gets its value. */
+bool shardlog_segment_parse(const char *name, uint64_t *start);
+
+/*
+ * Opens (creating it when missing) the log of shard OPTS->shard_id under
+ * OPTS->data_dir, owning the PARTITION_COUNT partitions in PARTITION_IDS (frames of
+ * others are skipped), and recovers it as described above (synchronous I/O: call it at
+ * start-up). Carves the staging ring from OPTS->pool, adds a before-wait hook to
+ * OPTS->loop (the group-commit flush) and routes LOOP_KIND_DISK_WRITE, _SYNC and _READ
+ * to the log. On success *OUT is the log. Returns 0, or:
+ *  -EINVAL  an option out of range (sizes, shard id, unregistered pool, pool chunks
+ *           too small for one largest frame in LIMITS_SHARDLOG_READ_CHUNKS_MAX
+ *           chunks), a duplicate or padding partition id, a file system needing
+ *           O_DIRECT alignment above SHARDLOG_BLOCK_BYTES or refusing O_DIRECT;
+ *  -ENOMEM  pool_carve failed (pool too small or already used) or no memory;
+ *  -ENOSPC  more partitions than partitions_max, or the loop has no free hook;
+ *  -EUCLEAN the segments are not contiguous (a file is missing in the middle) or
+ *           overlap: nothing is changed on disk;
+ *  other negative errnos from the disk.
+ * On failure ERR (ERR_LEN bytes, may be NULL) holds one line naming the cause and
+ * nothing stays allocated (the carved staging stays carved: pools never give it back).
+ */
+int shardlog_open(struct shardlog **out, const struct shardlog_options *opts,
+		  const uint32_t *partition_ids, uint32_t partition_count, char *err,
+		  size_t err_len);
+
+/*
+ * Flushes everything staged, runs the loop until every write, fdatasync and disk read
+ * of the log has completed (their callbacks fire), fdatasyncs the active segment,
+ * writes the checkpoint, closes the files, takes the hook and handlers off the loop
+ * and frees LOG. Every read must have been released (ASSERTed for pinned ones).
+ * Returns 0, or the first error (a failed write, sync or checkpoint); LOG is freed in
+ * either case.
+ */
+int shardlog_close(struct shardlog *log);
+
+/*
+ * Registers PARTITION_ID (a new partition: its first offset is 0). O(1).
+ * Returns 0, -EEXIST when registered, -EINVAL for FRAME_PAD_PARTITION_ID, -ENOSPC when
+ * partitions_max are registered, -ENOMEM.
+ */
+int shardlog_partition_add(struct shardlog *log, uint32_t partition_id);
+
+/* True when PARTITION_ID is registered. O(1). */
+bool shardlog_partition_has(const struct shardlog *log, uint32_t partition_id);
+
+/* Fills *OUT for PARTITION_ID. Returns 0 or -ENOENT. */
+int shardlog_partition_info(const struct shardlog *log, uint32_t partition_id,
+			    struct shardlog_partition_info *out);
+
+/* Sets PARTITION_ID's retention (each -1 = unlimited, else >= 0); applied by
+ * shardlog_enforce_retention. Returns 0, -ENOENT, or -EINVAL for values below -1. */
+int shardlog_set_retention(struct shardlog *log, uint32_t partition_id, int64_t retention_ms,
+			   int64_t retention_bytes);
+
+/*
+ * Appends the LEN-byte RecordBatch v2 at BATCH to PARTITION_ID: copies it behind a
+ * frame header into the staging ring, with baseOffset rewritten to the partition's
+ * next offset (the batch CRC stays valid: baseOffset is outside it), and appends its
+ * index entry. The batch must have been validated (batch_validate); only its header is
+ * parsed here. DONE (may be NULL) is called with CTX when the batch is on disk
+ * (durable: and synced), see the top of this file. Returns the batch's base offset
+ * (>= 0), or, with nothing appended and DONE never called:
+ *  -ENOENT   PARTITION_ID is not registered;
+ *  -EINVAL   LEN < BATCH_HEADER_BYTES, batch_parse fails, batchLength + 12 != LEN,
+ *            recordCount <= 0, lastOffsetDelta < recordCount - 1;
+ *  -EMSGSIZE the frame (LEN + FRAME_HEADER_BYTES) is larger than LIMITS_FRAME_BYTES_MAX
+ *            or than this log's largest frame, staging_bytes / 2 - SHARDLOG_BLOCK_BYTES
+ *            (so that a frame, the padding before it and an unflushed block always fit);
+ *  -EAGAIN   backpressure (counted): the ring has no room because unflushed bytes or
+ *            pinned reads occupy it, or LIMITS_SHARDLOG_APPENDS_WAITING_MAX appends
+ *            wait for their write; retry after the loop turned;
+ *  the log's failure errno (e.g. -EIO) after a write or sync failed.
+ */
+int64_t shardlog_append(struct shardlog *log, uint32_t partition_id, const void *batch,
+			uint32_t len, bool durable, shardlog_append_fn done, void *ctx);
+
+/*
+ * Reads PARTITION_ID from OFFSET: whole batches in offset order, starting with the one
+ * containing OFFSET (so the first may start below it, as in Kafka), while their total
+ * stays within MAX_BYTES, but always at least one whole batch (even a larger one), all
+ * below the high watermark, at most LIMITS_SHARDLOG_READ_SLICES_MAX slices; a disk read
+ * also stops at LIMITS_SHARDLOG_READ_CHUNKS_MAX or the pool's free chunks. Batch bytes
+ * only (no frame headers), with the baseOffset the log assigned. RD must not hold an
+ * unreleased read; it is overwritten. Returns:
+ *  0            served from the staging ring: RD's slices are ready and pinned;
+ *  -EINPROGRESS disk reads (READ_FIXED into pool chunks) were queued; DONE(CTX, RD)
+ *               is called once from the loop when they complete (pass a DONE: it is
+ *               the only signal), with RD->status 0 (slices ready; each frame read
+ *               back was checked against the index and its CRC) or the error (-EIO
+ *               for a frame that does not match);
+ *  -ERANGE      OFFSET is below the log start offset or above the next offset
+ *               (Kafka's OFFSET_OUT_OF_RANGE);
+ *  -ENODATA     nothing to return yet: high watermark <= OFFSET <= next offset (a
+ *               Fetch long-polls);
+ *  -ENOENT      PARTITION_ID is not registered;
+ *  -EAGAIN      backpressure (counted): no free pool chunk for the first batch, or
+ *               LIMITS_SHARDLOG_PINS_MAX reads hold cache pins.
+ * After 0 or -EINPROGRESS (once DONE ran) the caller must call shardlog_read_release;
+ * after the other results RD holds nothing and releasing it is a harmless no-op.
+ */
+int shardlog_read(struct shardlog *log, uint32_t partition_id, int64_t offset, uint32_t max_bytes,
+		  struct shardlog_read *rd, shardlog_read_fn done, void *ctx);
+
+/* Drops RD's pin and gives its pool chunks back; its slices become invalid. RD must
+ * not be in flight (ASSERTed). Safe to call twice. */
+void shardlog_read_release(struct shardlog *log, struct shardlog_read *rd);
+
+/*
+ * Retention at NOW_MS (ms since the epoch). Per partition, among batches below the
+ * high watermark: drops from the front every batch whose max_timestamp is older than
+ * NOW_MS - retention_ms, then drops the oldest batches while the partition holds more
+ * than retention_bytes frame bytes; the log start offset moves to the next batch.
+ * Then, per shard, deletes every whole oldest segment that no partition's live batch
+ * lies in (never the segment holding the write position, and not while disk reads are
+ * in flight), writing a checkpoint first so the partitions' next offsets survive.
+ * Returns the number of segments deleted (>= 0) or a negative errno (checkpoint or
+ * unlink failure; what was trimmed in memory stays trimmed).
+ */
+int shardlog_enforce_retention(struct shardlog *log, int64_t now_ms);
+
+/*
+ * Writes the checkpoint now (synchronously), covering up to the start of the segment
+ * that holds the write position, after fdatasyncing what lies below it. Returns 0 or
+ * a negative errno (logged; the previous checkpoint stays in place).
+ */
+int shardlog_checkpoint(struct shardlog *log);
+
+/*
+ * Runs LOG's loop until everything appended so far is written (and, for durable
+ * appends with fsync always, synced) and no disk read is in flight, so every
+ * callback due has run. For tests, tools and shutdown. Returns 0, the log's failure
+ * errno, or the loop's error.
+ */
+int shardlog_drain(struct shardlog *log);
+
+/* Copies the counters into *OUT. */
+void shardlog_stats(const struct shardlog *log, struct shardlog_stats *out);
+
+#endif

@@ -1,3 +1,1417 @@
-/* placeholder */
+/*
+ * tests/unit/check_shardlog.c: Check tests of core/shardlog, the shard's log, on a real
+ * directory of a file system with O_DIRECT (under /var/tmp or the build directory) and
+ * a real io_uring loop and registered pool: appends of real RecordBatch v2 bytes (built
+ * here with varints and a CRC-32C) read back byte-identical across 10,000 interleaved
+ * partitions; restarts keep offsets and bytes; cache and disk reads agree; index edges
+ * through the log API; recovery from damage made by really writing the files (truncated
+ * segment, zeroed last block, torn write, a flipped bit in a middle frame, a missing or
+ * corrupt checkpoint) with appends continuing at the right offset and the stale frames
+ * never coming back; retention by time and bytes with segment deletion; group commit
+ * (write count far below the append count); durable waiters released in append order;
+ * backpressure from a full ring and from a pinned read. Cases that cannot run here (no
+ * io_uring, no O_DIRECT-capable directory) are TAP "# SKIP" lines with the reason.
+ */
+#include "core/shardlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
-int main(void) { puts("1..0 # SKIP not written yet"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/batch.h"
+#include "core/crc32c.h"
+#include "core/frame.h"
+#include "io/loop.h"
+#include "io/pool.h"
+#include "tests/unit/unit.h"
+
+#define KIB (1024u)
+#define MIB (1024u * 1024)
+
+/* What this machine offers, found in main() before the cases fork. */
+static struct {
+	char base[512]; /* a directory where O_DIRECT works, "" if none */
+	char skip[256]; /* why every case is skipped, "" if they run */
+} machine;
+
+/* ----------------------------------------------------------------------------------- */
+/* RecordBatch v2 builder */
+
+static uint8_t *put_varint(uint8_t *p, int64_t v)
+{
+	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	while (z >= 0x80) {
+		*p++ = (uint8_t)(z | 0x80);
+		z >>= 7;
+	}
+	*p++ = (uint8_t)z;
+	return p;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* One batch's recipe: its bytes are a function of these. */
+struct recipe {
+	uint32_t seed;	    /* value bytes generator */
+	uint16_t records;   /* records in the batch */
+	uint16_t value_len; /* bytes per value */
+	int64_t timestamp;  /* base timestamp (ms) */
+};
+
+/* Writes the batch of R into BUF (CAP bytes) and returns its length. */
+static uint32_t batch_build(const struct recipe *r, uint8_t *buf, size_t cap)
+{
+	uint8_t *p = buf + BATCH_HEADER_BYTES;
+	uint32_t x = r->seed * 2654435761u + 1;
+	for (int i = 0; i < r->records; i++) {
+		uint8_t body[64 * KIB + 64];
+		uint8_t *b = body;
+		*b++ = 0;			 /* attributes */
+		b = put_varint(b, i);		 /* timestampDelta */
+		b = put_varint(b, i);		 /* offsetDelta */
+		b = put_varint(b, -1);		 /* null key */
+		b = put_varint(b, r->value_len); /* value */
+		for (int k = 0; k < r->value_len; k++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			*b++ = (uint8_t)x;
+		}
+		b = put_varint(b, 0); /* headers */
+		p = put_varint(p, b - body);
+		memcpy(p, body, (size_t)(b - body));
+		p += b - body;
+		ck_assert((size_t)(p - buf) <= cap);
+	}
+	uint32_t len = (uint32_t)(p - buf);
+	put_be(buf + 0, 0, 8);				 /* baseOffset */
+	put_be(buf + 8, len - BATCH_LENGTH_OVERHEAD, 4); /* batchLength */
+	put_be(buf + 12, 0, 4);				 /* partitionLeaderEpoch */
+	buf[16] = 2;					 /* magic */
+	put_be(buf + 21, 0, 2);				 /* attributes */
+	put_be(buf + 23, (uint64_t)(r->records - 1), 4); /* lastOffsetDelta */
+	put_be(buf + 27, (uint64_t)r->timestamp, 8);
+	put_be(buf + 35, (uint64_t)(r->timestamp + r->records - 1), 8);
+	put_be(buf + 43, UINT64_MAX, 8); /* producerId -1 */
+	put_be(buf + 51, 0xffff, 2);
+	put_be(buf + 53, 0xffffffff, 4);
+	put_be(buf + 57, r->records, 4);
+	put_be(buf + 17, crc32c(0, buf + BATCH_CRC_START, len - BATCH_CRC_START), 4);
+	ck_assert_int_eq(batch_validate(buf, len, NULL), BATCH_OK);
+	return len;
+}
+
+/* ----------------------------------------------------------------------------------- */
+/* the model: what the log must hold */
+
+struct mbatch {
+	struct recipe r; /* how to rebuild its bytes */
+	int64_t base;	 /* offset the log gave it */
+	uint32_t order;	 /* its place in the global append order */
+};
+
+struct mpart {
+	uint32_t id;
+	struct mbatch *b; /* in offset order */
+	uint32_t count, cap;
+	int64_t start; /* expected log start offset */
+	int64_t next;  /* expected next offset */
+};
+
+struct model {
+	struct mpart *parts;
+	uint32_t count;
+	uint32_t appended; /* batches appended so far (global order) */
+};
+
+static void model_init(struct model *m, uint32_t nparts, uint32_t first_id)
+{
+	m->parts = calloc(nparts, sizeof(*m->parts));
+	ck_assert(m->parts);
+	m->count = nparts;
+	m->appended = 0;
+	for (uint32_t i = 0; i < nparts; i++)
+		m->parts[i].id = first_id + i;
+}
+
+static void model_free(struct model *m)
+{
+	for (uint32_t i = 0; i < m->count; i++)
+		free(m->parts[i].b);
+	free(m->parts);
+}
+
+static void model_add(struct mpart *mp, const struct recipe *r, int64_t base, uint32_t order)
+{
+	if (mp->count == mp->cap) {
+		mp->cap = mp->cap ? mp->cap * 2 : 4;
+		mp->b = realloc(mp->b, mp->cap * sizeof(*mp->b));
+		ck_assert(mp->b);
+	}
+	mp->b[mp->count++] = (struct mbatch){.r = *r, .base = base, .order = order};
+	mp->next = base + r->records;
+}
+
+/* ----------------------------------------------------------------------------------- */
+/* environment: a directory, a loop, a pool and the log */
+
+struct env {
+	char dir[600];		      /* DATA_DIR of this case */
+	struct loop loop;	      /* the shard's loop */
+	struct pool pool;	      /* registered with loop */
+	struct shardlog *log;	      /* open log, or NULL */
+	struct shardlog_options opts; /* how it is opened */
+	uint32_t *ids;		      /* partitions it owns */
+	uint32_t nids;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void env_init(struct env *env, uint64_t segment, uint64_t staging, uint32_t nids)
+{
+	memset(env, 0, sizeof(*env));
+	snprintf(env->dir, sizeof(env->dir), "%s/shardlog-XXXXXX", machine.base);
+	ck_assert_msg(mkdtemp(env->dir) != NULL, "mkdtemp %s: %s", env->dir, strerror(errno));
+	env->opts.data_dir = env->dir;
+	env->opts.shard_id = 7;
+	env->opts.segment_bytes = segment;
+	env->opts.staging_bytes = staging;
+	env->opts.fsync = SHARDLOG_FSYNC_ALWAYS;
+	env->nids = nids;
+	env->ids = calloc(nids ? nids : 1, sizeof(*env->ids));
+	for (uint32_t i = 0; i < nids; i++)
+		env->ids[i] = 1 + i;
+}
+
+/* Opens the log on a fresh loop and pool (a pool carves its staging ring only once).
+ * Returns shardlog_open's result. */
+static int env_try_open(struct env *env)
+{
+	char explain[256];
+	int ret = loop_init(&env->loop, 256, explain, sizeof(explain));
+	ck_assert_msg(ret == 0, "loop_init: %s", explain);
+	uint64_t staging = env->opts.staging_bytes;
+	ret = pool_init(&env->pool, staging + 4 * MIB, 64 * KIB, -1, POOL_MODE_NORMAL);
+	ck_assert_msg(ret == 0, "pool_init: %s", strerror(-ret));
+	ret = pool_register(&env->pool, &env->loop.ring);
+	ck_assert_msg(ret == 0, "pool_register: %s", strerror(-ret));
+	env->opts.loop = &env->loop;
+	env->opts.pool = &env->pool;
+	char err[256] = "";
+	ret = shardlog_open(&env->log, &env->opts, env->ids, env->nids, err, sizeof(err));
+	if (ret < 0) {
+		env->log = NULL;
+		loop_destroy(&env->loop);
+		pool_destroy(&env->pool);
+	}
+	return ret;
+}
+
+static void env_open(struct env *env)
+{
+	int ret = env_try_open(env);
+	ck_assert_msg(ret == 0, "shardlog_open: %s", strerror(-ret));
+}
+
+static void env_close(struct env *env)
+{
+	ck_assert_int_eq(shardlog_close(env->log), 0);
+	env->log = NULL;
+	loop_destroy(&env->loop);
+	pool_destroy(&env->pool);
+}
+
+static void env_done(struct env *env)
+{
+	if (env->log)
+		env_close(env);
+	nftw(env->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(env->ids);
+}
+
+static struct shardlog_stats env_stats(struct env *env)
+{
+	struct shardlog_stats st;
+	shardlog_stats(env->log, &st);
+	return st;
+}
+
+static void shard_path(const struct env *env, char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/shard-007/%s", env->dir, name);
+}
+
+/* Appends R to partition MP->id, turning the loop while the log says -EAGAIN. */
+static int64_t append_retry(struct env *env, struct model *m, struct mpart *mp,
+			    const struct recipe *r, bool durable, shardlog_append_fn done,
+			    void *ctx)
+{
+	static uint8_t buf[128 * KIB];
+	uint32_t len = batch_build(r, buf, sizeof(buf));
+	for (int tries = 0;; tries++) {
+		int64_t base = shardlog_append(env->log, mp->id, buf, len, durable, done, ctx);
+		if (base == -EAGAIN && tries < 10000) {
+			ck_assert_int_ge(loop_run_once(&env->loop, true), 0);
+			continue;
+		}
+		ck_assert_msg(base >= 0, "append to %u: %s", mp->id, strerror((int)-base));
+		ck_assert_int_eq(base, mp->next);
+		model_add(mp, r, base, m->appended++);
+		return base;
+	}
+}
+
+static struct recipe recipe_for(uint32_t pid, uint32_t k, uint16_t records, uint16_t vlen)
+{
+	return (struct recipe){.seed = pid * 7919u + k * 104729u + 1,
+			       .records = records,
+			       .value_len = vlen,
+			       .timestamp = 1700000000000LL + k};
+}
+
+/* ----------------------------------------------------------------------------------- */
+/* reading and checking */
+
+static void on_read(void *ctx, struct shardlog_read *rd)
+{
+	*(int *)ctx += 1;
+}
+
+/* Reads synchronously: turns the loop until a disk read completes. */
+static int read_sync(struct env *env, uint32_t pid, int64_t offset, uint32_t max_bytes,
+		     struct shardlog_read *rd)
+{
+	int fired = 0;
+	int ret = shardlog_read(env->log, pid, offset, max_bytes, rd, on_read, &fired);
+	if (ret == -EINPROGRESS) {
+		while (!fired)
+			ck_assert_int_ge(loop_run_once(&env->loop, true), 0);
+		ck_assert_int_eq(fired, 1);
+		ret = rd->status;
+	}
+	return ret;
+}
+
+/* Concatenates RD's slices into a new buffer. */
+static uint8_t *gather(const struct shardlog_read *rd)
+{
+	uint8_t *out = malloc(rd->bytes ? rd->bytes : 1);
+	ck_assert(out);
+	uint64_t at = 0;
+	for (uint32_t i = 0; i < rd->slice_count; i++) {
+		ck_assert(rd->slices[i].len > 0);
+		memcpy(out + at, rd->slices[i].data, rd->slices[i].len);
+		at += rd->slices[i].len;
+	}
+	ck_assert_uint_eq(at, rd->bytes);
+	return out;
+}
+
+/* Checks that the batch at P (LEFT bytes available) is exactly MB's bytes with its
+ * baseOffset; returns its length. */
+static uint32_t check_batch(const uint8_t *p, uint64_t left, const struct mbatch *mb)
+{
+	static uint8_t want[128 * KIB];
+	uint32_t len = batch_build(&mb->r, want, sizeof(want));
+	put_be(want, (uint64_t)mb->base, 8);
+	ck_assert_uint_ge(left, len);
+	ck_assert_msg(memcmp(p, want, len) == 0, "batch at offset %lld differs",
+		      (long long)mb->base);
+	ck_assert_int_eq(batch_validate(p, len, NULL), BATCH_OK);
+	return len;
+}
+
+/* Reads all of MP from its start and compares with the model. Returns the number of
+ * reads served from the cache. */
+static uint32_t verify_partition(struct env *env, const struct mpart *mp, uint32_t max_bytes)
+{
+	struct shardlog_partition_info info;
+	ck_assert_int_eq(shardlog_partition_info(env->log, mp->id, &info), 0);
+	ck_assert_int_eq(info.next_offset, mp->next);
+	ck_assert_int_eq(info.high_watermark, mp->next);
+	ck_assert_int_eq(info.log_start_offset, mp->start);
+	static struct shardlog_read rd;
+	int64_t offset = mp->start;
+	uint32_t k = 0, from_cache = 0;
+	while (k < mp->count && mp->b[k].base + mp->b[k].r.records <= mp->start)
+		k++;
+	while (offset < mp->next) {
+		int ret = read_sync(env, mp->id, offset, max_bytes, &rd);
+		ck_assert_msg(ret == 0, "read partition %u at %lld: %s", mp->id, (long long)offset,
+			      strerror(-ret));
+		ck_assert_uint_ge(rd.batch_count, 1);
+		from_cache += rd.from_cache;
+		uint8_t *all = gather(&rd);
+		uint64_t at = 0;
+		for (uint32_t b = 0; b < rd.batch_count; b++, k++) {
+			ck_assert_uint_lt(k, mp->count);
+			at += check_batch(all + at, rd.bytes - at, &mp->b[k]);
+		}
+		ck_assert_uint_eq(at, rd.bytes);
+		free(all);
+		ck_assert_int_eq(rd.next_offset, mp->b[k - 1].base + mp->b[k - 1].r.records);
+		offset = rd.next_offset;
+		shardlog_read_release(env->log, &rd);
+	}
+	ck_assert_uint_eq(k, mp->count);
+	ck_assert_int_eq(read_sync(env, mp->id, offset, max_bytes, &rd), -ENODATA);
+	return from_cache;
+}
+
+static void verify_all(struct env *env, const struct model *m)
+{
+	for (uint32_t i = 0; i < m->count; i++)
+		verify_partition(env, &m->parts[i], 1 * MIB);
+}
+
+/* After recovery from damage: the batches that survived must be a prefix of the
+ * append order (the log is one sequence). Cuts the model to it and returns its length;
+ * verifies every partition's bytes. */
+static uint32_t model_cut_to_log(struct env *env, struct model *m)
+{
+	uint32_t total = m->appended;
+	uint8_t *alive = calloc(total ? total : 1, 1);
+	for (uint32_t i = 0; i < m->count; i++) {
+		struct mpart *mp = &m->parts[i];
+		struct shardlog_partition_info info;
+		ck_assert_int_eq(shardlog_partition_info(env->log, mp->id, &info), 0);
+		uint32_t keep = 0;
+		while (keep < mp->count && mp->b[keep].base < info.next_offset)
+			keep++;
+		/* whole batches only: the log ends on a batch boundary of this partition */
+		ck_assert_int_eq(keep ? mp->b[keep - 1].base + mp->b[keep - 1].r.records
+				      : (mp->count ? mp->b[0].base : mp->next),
+				 info.next_offset);
+		for (uint32_t k = 0; k < keep; k++)
+			alive[mp->b[k].order] = 1;
+		mp->count = keep;
+		mp->next = info.next_offset;
+	}
+	uint32_t prefix = 0;
+	while (prefix < total && alive[prefix])
+		prefix++;
+	for (uint32_t o = prefix; o < total; o++)
+		ck_assert_msg(!alive[o], "batch %u survived after lost batch %u", o, prefix);
+	free(alive);
+	verify_all(env, m);
+	return prefix;
+}
+
+/* ----------------------------------------------------------------------------------- */
+/* the frames on disk, found the way sluice-logdump would */
+
+struct disk_frame {
+	uint64_t pos;			       /* shard-log position */
+	uint32_t len;			       /* frame_len */
+	uint32_t partition_id;		       /* or FRAME_PAD_PARTITION_ID */
+	char seg[SHARDLOG_SEGMENT_NAME_BYTES]; /* its segment file */
+	uint64_t seg_start;		       /* that segment's start */
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the valid frames of every segment in order into *OUT (malloc'd). */
+static uint32_t disk_frames(const struct env *env, struct disk_frame **out)
+{
+	char dpath[700];
+	shard_path(env, dpath, sizeof(dpath), "");
+	char cmd[800];
+	snprintf(cmd, sizeof(cmd), "ls %s", dpath);
+	FILE *ls = popen(cmd, "r");
+	ck_assert(ls);
+	char *names[256];
+	uint32_t n = 0;
+	char line[256];
+	while (fgets(line, sizeof(line), ls) && n < 256) {
+		line[strcspn(line, "\n")] = 0;
+		uint64_t start;
+		if (shardlog_segment_parse(line, &start))
+			names[n++] = strdup(line);
+	}
+	pclose(ls);
+	qsort(names, n, sizeof(names[0]), cmp_str);
+	uint32_t count = 0, cap = 1024;
+	struct disk_frame *f = malloc(cap * sizeof(*f));
+	for (uint32_t i = 0; i < n; i++) {
+		char path[900];
+		shard_path(env, path, sizeof(path), names[i]);
+		FILE *fp = fopen(path, "rb");
+		ck_assert(fp);
+		fseek(fp, 0, SEEK_END);
+		long size = ftell(fp);
+		fseek(fp, 0, SEEK_SET);
+		uint8_t *data = malloc((size_t)size);
+		ck_assert_uint_eq(fread(data, 1, (size_t)size, fp), (size_t)size);
+		fclose(fp);
+		uint64_t start;
+		ck_assert(shardlog_segment_parse(names[i], &start));
+		uint64_t off = 0;
+		while (off + FRAME_HEADER_BYTES <= (uint64_t)size) {
+			struct frame_header h;
+			if (frame_check(data + off, (size_t)size - off, &h) != FRAME_OK)
+				break;
+			if (count == cap) {
+				cap *= 2;
+				f = realloc(f, cap * sizeof(*f));
+			}
+			f[count] = (struct disk_frame){.pos = start + off,
+						       .len = h.frame_len,
+						       .partition_id = h.partition_id,
+						       .seg_start = start};
+			snprintf(f[count].seg, sizeof(f[count].seg), "%s", names[i]);
+			count++;
+			off += h.frame_len;
+		}
+		free(data);
+		free(names[i]);
+	}
+	*out = f;
+	return count;
+}
+
+static void file_patch(const struct env *env, const char *name, uint64_t off, const void *buf,
+		       size_t len)
+{
+	char path[900];
+	shard_path(env, path, sizeof(path), name);
+	int fd = open(path, O_WRONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+	fsync(fd);
+	close(fd);
+}
+
+static bool file_exists(const struct env *env, const char *name)
+{
+	char path[900];
+	shard_path(env, path, sizeof(path), name);
+	return access(path, F_OK) == 0;
+}
+
+/* True when every byte of segment NAME from OFF to its end is zero. */
+static bool file_zero_from(const struct env *env, const char *name, uint64_t off)
+{
+	char path[900];
+	shard_path(env, path, sizeof(path), name);
+	FILE *fp = fopen(path, "rb");
+	ck_assert(fp);
+	fseek(fp, (long)off, SEEK_SET);
+	int c;
+	bool zero = true;
+	while (zero && (c = fgetc(fp)) != EOF)
+		zero = c == 0;
+	fclose(fp);
+	return zero;
+}
+
+/* ----------------------------------------------------------------------------------- */
+/* cases */
+
+/* 10,000 partitions interleaved in one shard log, two rounds, read back byte-identical. */
+START_TEST(test_interleaved_10k_partitions)
+{
+	struct env env;
+	env_init(&env, 2 * MIB, 1 * MIB, 10000);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 10000, 1);
+	for (uint32_t round = 0; round < 2; round++)
+		for (uint32_t i = 0; i < m.count; i++) {
+			struct recipe r = recipe_for(m.parts[i].id, round, 1 + (i + round) % 3, 40);
+			append_retry(&env, &m, &m.parts[i], &r, false, NULL, NULL);
+		}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.appends, 20000);
+	ck_assert_uint_eq(st.partitions, 10000);
+	ck_assert_uint_ge(st.segments, 2); /* about 3.7 MB of frames in 2 MiB segments */
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Close and reopen: same offsets, same bytes, appends continue where they were. */
+START_TEST(test_restart_same_offsets_and_bytes)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 300);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 300, 1);
+	for (uint32_t k = 0; k < 12; k++)
+		for (uint32_t i = 0; i < m.count; i++) {
+			struct recipe r = recipe_for(m.parts[i].id, k, 2, 100);
+			append_retry(&env, &m, &m.parts[i], &r, k % 2, NULL, NULL);
+		}
+	env_close(&env);
+	env_open(&env);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.recovery_bytes_dropped, 0);
+	ck_assert_uint_ge(st.segments, 2);
+	verify_all(&env, &m);
+	for (uint32_t i = 0; i < m.count; i += 7) {
+		struct recipe r = recipe_for(m.parts[i].id, 99, 1, 10);
+		append_retry(&env, &m, &m.parts[i], &r, true, NULL, NULL);
+	}
+	env_close(&env);
+	env_open(&env);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* The same batches read from the staging ring and, after a reopen, from disk. */
+START_TEST(test_cache_and_disk_reads_equal)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 3);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 3, 1);
+	for (uint32_t k = 0; k < 20; k++)
+		for (uint32_t i = 0; i < 3; i++) {
+			/* some batches span two pool chunks on disk (64 KiB) */
+			struct recipe r = recipe_for(m.parts[i].id, k, (uint16_t)(1 + k % 4),
+						     (uint16_t)(k % 5 == 0 ? 20000 : 300));
+			append_retry(&env, &m, &m.parts[i], &r, false, NULL, NULL);
+		}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	/* the last batches are still in the ring: served from memory */
+	static struct shardlog_read rd;
+	struct mpart *mp = &m.parts[1];
+	ck_assert_int_eq(read_sync(&env, mp->id, mp->b[mp->count - 2].base, 1 * MIB, &rd), 0);
+	ck_assert(rd.from_cache);
+	ck_assert_uint_eq(rd.batch_count, 2);
+	uint8_t *mem = gather(&rd);
+	uint64_t mem_len = rd.bytes;
+	shardlog_read_release(env.log, &rd);
+	uint32_t cached = 0;
+	for (uint32_t i = 0; i < 3; i++)
+		cached += verify_partition(&env, &m.parts[i], 64 * KIB);
+	ck_assert_uint_gt(cached, 0);
+	ck_assert_uint_gt(env_stats(&env).cache_misses, 0); /* the oldest ones came from disk */
+
+	env_close(&env);
+	env_open(&env);
+	ck_assert_int_eq(read_sync(&env, mp->id, mp->b[mp->count - 2].base, 1 * MIB, &rd), 0);
+	ck_assert(!rd.from_cache);
+	uint8_t *disk = gather(&rd);
+	ck_assert_uint_eq(rd.bytes, mem_len);
+	ck_assert(memcmp(mem, disk, mem_len) == 0);
+	shardlog_read_release(env.log, &rd);
+	free(mem);
+	free(disk);
+	for (uint32_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(verify_partition(&env, &m.parts[i], 64 * KIB), 0);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Index edges through the log: before the start, at and after the end, inside a
+ * batch, on batch boundaries, the high watermark, max_bytes, unknown partitions. */
+START_TEST(test_read_edges)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 2);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 2, 1);
+	struct mpart *mp = &m.parts[0];
+	static struct shardlog_read rd;
+	ck_assert_int_eq(read_sync(&env, 1, 0, 1000, &rd), -ENODATA); /* empty */
+	ck_assert_int_eq(read_sync(&env, 1, 1, 1000, &rd), -ERANGE);
+	for (uint32_t k = 0; k < 3; k++) {
+		struct recipe r = recipe_for(1, k, 3, 50); /* offsets 0-2, 3-5, 6-8 */
+		append_retry(&env, &m, mp, &r, false, NULL, NULL);
+	}
+	/* appended but not written: nothing to read yet, not out of range */
+	struct shardlog_partition_info info;
+	ck_assert_int_eq(shardlog_partition_info(env.log, 1, &info), 0);
+	ck_assert_int_eq(info.next_offset, 9);
+	ck_assert_int_eq(info.high_watermark, 0);
+	ck_assert_int_eq(read_sync(&env, 1, 0, 1000, &rd), -ENODATA);
+	ck_assert_int_eq(read_sync(&env, 1, 9, 1000, &rd), -ENODATA);
+	ck_assert_int_eq(read_sync(&env, 1, 10, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_int_eq(shardlog_partition_info(env.log, 1, &info), 0);
+	ck_assert_int_eq(info.high_watermark, 9);
+
+	int64_t expect_first[9] = {0, 0, 0, 3, 3, 3, 6, 6, 6};
+	for (int64_t off = 0; off < 9; off++) {
+		ck_assert_int_eq(read_sync(&env, 1, off, 1, &rd), 0);
+		ck_assert_int_eq(rd.first_offset, expect_first[off]);
+		ck_assert_uint_eq(rd.batch_count, 1); /* max_bytes 1: still one whole batch */
+		ck_assert_int_eq(rd.next_offset, expect_first[off] + 3);
+		ck_assert_int_eq(get_be(rd.slices[0].data, 8), expect_first[off]);
+		shardlog_read_release(env.log, &rd);
+	}
+	ck_assert_int_eq(read_sync(&env, 1, 3, 1 * MIB, &rd), 0);
+	ck_assert_uint_eq(rd.batch_count, 2);
+	ck_assert_int_eq(rd.next_offset, 9);
+	shardlog_read_release(env.log, &rd);
+	shardlog_read_release(env.log, &rd); /* twice is harmless */
+	ck_assert_int_eq(read_sync(&env, 1, 9, 1000, &rd), -ENODATA);
+	ck_assert_int_eq(read_sync(&env, 1, 10, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(read_sync(&env, 1, -1, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(read_sync(&env, 42, 0, 1000, &rd), -ENOENT);
+	ck_assert_int_eq(read_sync(&env, 2, 0, 1000, &rd), -ENODATA);
+
+	/* after retention moved the start: below it is out of range */
+	ck_assert_int_eq(shardlog_set_retention(env.log, 1, -1, 0), 0);
+	ck_assert_int_ge(shardlog_enforce_retention(env.log, 0), 0);
+	ck_assert_int_eq(shardlog_partition_info(env.log, 1, &info), 0);
+	ck_assert_int_eq(info.log_start_offset, 9);
+	ck_assert_int_eq(read_sync(&env, 1, 0, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(read_sync(&env, 1, 8, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(read_sync(&env, 1, 9, 1000, &rd), -ENODATA);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Bad input and limits on append. */
+START_TEST(test_append_rejects)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 1);
+	env_open(&env);
+	static uint8_t buf[200 * KIB];
+	struct recipe r = recipe_for(1, 0, 2, 30);
+	uint32_t len = batch_build(&r, buf, sizeof(buf));
+	ck_assert_int_eq(shardlog_append(env.log, 9, buf, len, false, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(
+	    shardlog_append(env.log, 1, buf, BATCH_HEADER_BYTES - 1, false, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len - 1, false, NULL, NULL), -EINVAL);
+	buf[16] = 1; /* magic */
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), -EINVAL);
+	buf[16] = 2;
+	put_be(buf + 57, 0, 4); /* recordCount 0 */
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), -EINVAL);
+	len = batch_build(&r, buf, sizeof(buf));
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), 0);
+	/* larger than a 256 KiB ring takes (staging / 2 - 4 KiB) */
+	struct recipe big = recipe_for(1, 1, 3, 50000);
+	len = batch_build(&big, buf, sizeof(buf));
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), -EMSGSIZE);
+	ck_assert_int_eq(shardlog_partition_add(env.log, 1), -EEXIST);
+	ck_assert_int_eq(shardlog_partition_add(env.log, FRAME_PAD_PARTITION_ID), -EINVAL);
+	ck_assert_int_eq(shardlog_set_retention(env.log, 1, -2, -1), -EINVAL);
+	ck_assert_int_eq(shardlog_set_retention(env.log, 5, 1, 1), -ENOENT);
+	env_done(&env);
+}
+END_TEST
+
+/* 100,000 partitions registered and found; the capacity is enforced. */
+START_TEST(test_partition_registry)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 0);
+	env.opts.partitions_max = 100000;
+	env_open(&env);
+	for (uint32_t i = 0; i < 100000; i++)
+		ck_assert_int_eq(shardlog_partition_add(env.log, i * 2654435761u % 4000000000u + 1),
+				 0);
+	ck_assert_int_eq(shardlog_partition_add(env.log, 4000000001u), -ENOSPC);
+	for (uint32_t i = 0; i < 100000; i++)
+		ck_assert(shardlog_partition_has(env.log, i * 2654435761u % 4000000000u + 1));
+	ck_assert(!shardlog_partition_has(env.log, 4000000001u));
+	ck_assert_int_eq(shardlog_partition_add(env.log, 1), -EEXIST);
+	ck_assert_uint_eq(env_stats(&env).partitions, 100000);
+	static uint8_t buf[4 * KIB];
+	struct recipe r = recipe_for(1, 0, 1, 10);
+	uint32_t len = batch_build(&r, buf, sizeof(buf));
+	ck_assert_int_eq(
+	    shardlog_append(env.log, 4000000000u % 4000000000u + 1, buf, len, false, NULL, NULL),
+	    0);
+	env_done(&env);
+}
+END_TEST
+
+/* Appends split over several segments with the shard-log naming; pads counted. */
+START_TEST(test_segments_roll_over)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 4);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 4, 1);
+	for (uint32_t k = 0; k < 200; k++) {
+		struct recipe r =
+		    recipe_for(m.parts[k % 4].id, k, 3, (uint16_t)(1000 + k * 37 % 9000));
+		append_retry(&env, &m, &m.parts[k % 4], &r, false, NULL, NULL);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.segments, 3);
+	ck_assert_uint_ge(st.pad_frames, 1);
+	ck_assert_uint_ge(st.checkpoints, 1); /* at each roll-over */
+	ck_assert(file_exists(&env, "00000000000000000000.log"));
+	ck_assert(file_exists(&env, "00000000000001048576.log"));
+	ck_assert(file_exists(&env, "00000000000002097152.log"));
+	ck_assert(file_exists(&env, SHARDLOG_CHECKPOINT_NAME));
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	ck_assert_str_eq(shardlog_segment_name(name, 1073741824), "00000000001073741824.log");
+	uint64_t start;
+	ck_assert(shardlog_segment_parse("00000000001073741824.log", &start));
+	ck_assert_uint_eq(start, 1073741824);
+	ck_assert(!shardlog_segment_parse("0000000001073741824.log", &start));
+	ck_assert(!shardlog_segment_parse("00000000001073741824.lo", &start));
+	/* frames never straddle a segment end: every segment parses to its end or zeros */
+	struct disk_frame *f;
+	uint32_t n = disk_frames(&env, &f);
+	uint32_t data_frames = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_uint_le(f[i].pos + f[i].len, f[i].seg_start + 1 * MIB);
+		ck_assert_uint_eq(f[i].pos / (256 * KIB), (f[i].pos + f[i].len - 1) / (256 * KIB));
+		data_frames += f[i].partition_id != FRAME_PAD_PARTITION_ID;
+	}
+	ck_assert_uint_eq(data_frames, 200);
+	free(f);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Writes the standard data set for the damage cases: 8 partitions, 120 batches, in
+ * 1 MiB segments (so a checkpoint covers the first ones), then closes. */
+static void damage_setup(struct env *env, struct model *m)
+{
+	env_init(env, 1 * MIB, 256 * KIB, 8);
+	env_open(env);
+	model_init(m, 8, 1);
+	for (uint32_t k = 0; k < 120; k++) {
+		struct recipe r = recipe_for(m->parts[k % 8].id, k, (uint16_t)(1 + k % 3),
+					     (uint16_t)(3000 + (k * 131) % 7000));
+		append_retry(env, m, &m->parts[k % 8], &r, true, NULL, NULL);
+	}
+	env_close(env);
+}
+
+/* After a damaged reopen: a consistent prefix, appends continue at the right offsets,
+ * and after another restart the same holds (the dropped frames never return). */
+static void damage_check(struct env *env, struct model *m, uint32_t expect_prefix_max)
+{
+	uint32_t prefix = model_cut_to_log(env, m);
+	ck_assert_uint_le(prefix, expect_prefix_max);
+	ck_assert_uint_gt(prefix, 0);
+	m->appended = prefix;
+	/* 120 KB: enough to run past the end of a truncated (shortened) segment */
+	for (uint32_t k = 0; k < 40; k++) {
+		struct recipe r = recipe_for(m->parts[k % 8].id, 1000 + k, 2, 1500);
+		append_retry(env, m, &m->parts[k % 8], &r, true, NULL, NULL);
+	}
+	env_close(env);
+	env_open(env);
+	ck_assert_uint_eq(env_stats(env).recovery_bytes_dropped, 0);
+	verify_all(env, m);
+	/* nothing but zeros after the end of the log in its segment */
+	struct shardlog_stats st = env_stats(env);
+	struct disk_frame *f;
+	uint32_t n = disk_frames(env, &f);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_eq(f[n - 1].pos + f[n - 1].len, st.tail_position);
+	ck_assert(file_zero_from(env, f[n - 1].seg, st.tail_position - f[n - 1].seg_start));
+	free(f);
+}
+
+START_TEST(test_damage_truncated_segment)
+{
+	struct env env;
+	struct model m;
+	damage_setup(&env, &m);
+	struct disk_frame *f;
+	uint32_t n = disk_frames(&env, &f);
+	struct disk_frame last = f[n - 1];
+	free(f);
+	/* cut the last segment in the middle of its last frame (block-aligned size) */
+	char path[900];
+	shard_path(&env, path, sizeof(path), last.seg);
+	uint64_t cut = (last.pos + last.len / 2 - last.seg_start) / 4096 * 4096;
+	ck_assert(cut > last.pos - last.seg_start);
+	ck_assert_int_eq(truncate(path, (off_t)cut), 0);
+	env_open(&env);
+	ck_assert_uint_gt(env_stats(&env).recovery_bytes_dropped, 0);
+	uint32_t segs = env_stats(&env).segments;
+	damage_check(&env, &m, m.appended - 1);
+	/* the short segment was filled up to its end and a new one followed it */
+	ck_assert_uint_gt(env_stats(&env).segments, segs);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+START_TEST(test_damage_zeroed_last_block)
+{
+	struct env env;
+	struct model m;
+	damage_setup(&env, &m);
+	struct disk_frame *f;
+	uint32_t n = disk_frames(&env, &f);
+	struct disk_frame last = f[n - 1];
+	free(f);
+	static uint8_t zeros[4096];
+	uint64_t blk = (last.pos - last.seg_start) / 4096 * 4096;
+	file_patch(&env, last.seg, blk, zeros, sizeof(zeros));
+	env_open(&env);
+	damage_check(&env, &m, m.appended - 1);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* A torn write: garbage instead of the end of the last frame and after it. */
+START_TEST(test_damage_torn_write)
+{
+	struct env env;
+	struct model m;
+	damage_setup(&env, &m);
+	struct disk_frame *f;
+	uint32_t n = disk_frames(&env, &f);
+	struct disk_frame last = f[n - 1];
+	free(f);
+	static uint8_t junk[8192];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+	file_patch(&env, last.seg, last.pos - last.seg_start + last.len / 2, junk, sizeof(junk));
+	env_open(&env);
+	ck_assert_uint_gt(env_stats(&env).recovery_bytes_dropped, 0);
+	damage_check(&env, &m, m.appended - 1);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* A flipped bit in a frame in the middle of the last segment: it and everything after
+ * it are dropped (they could no longer be trusted to follow it), and zeroed on disk. */
+START_TEST(test_damage_bit_flip_middle)
+{
+	struct env env;
+	struct model m;
+	damage_setup(&env, &m);
+	struct disk_frame *f;
+	uint32_t n = disk_frames(&env, &f);
+	uint32_t first_in_last = n - 1;
+	while (first_in_last > 0 && f[first_in_last - 1].seg_start == f[n - 1].seg_start)
+		first_in_last--;
+	uint32_t victim = first_in_last + (n - first_in_last) / 2;
+	while (f[victim].partition_id == FRAME_PAD_PARTITION_ID)
+		victim++;
+	ck_assert_uint_lt(victim, n - 1);
+	struct disk_frame v = f[victim];
+	uint32_t data_before = 0;
+	for (uint32_t i = 0; i < victim; i++)
+		data_before += f[i].partition_id != FRAME_PAD_PARTITION_ID;
+	free(f);
+	char path[900];
+	shard_path(&env, path, sizeof(path), v.seg);
+	int fd = open(path, O_RDWR);
+	ck_assert(fd >= 0);
+	uint8_t byte;
+	uint64_t off = v.pos - v.seg_start + v.len - 3;
+	ck_assert_int_eq(pread(fd, &byte, 1, (off_t)off), 1);
+	byte ^= 0x10;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, (off_t)off), 1);
+	close(fd);
+	env_open(&env);
+	ck_assert_uint_gt(env_stats(&env).recovery_bytes_dropped, v.len);
+	uint32_t prefix = model_cut_to_log(&env, &m);
+	ck_assert_uint_eq(prefix, data_before);
+	damage_check(&env, &m, data_before);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Without the checkpoint the whole log is scanned: nothing is lost. */
+START_TEST(test_damage_checkpoint_missing)
+{
+	struct env env;
+	struct model m;
+	damage_setup(&env, &m);
+	char path[900];
+	shard_path(&env, path, sizeof(path), SHARDLOG_CHECKPOINT_NAME);
+	ck_assert_int_eq(unlink(path), 0);
+	env_open(&env);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.segments, 2);
+	ck_assert_uint_eq(st.recovery_bytes_dropped, 0);
+	ck_assert_uint_eq(model_cut_to_log(&env, &m), m.appended);
+	damage_check(&env, &m, m.appended);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* A corrupt checkpoint is ignored (logged) and the log scanned from the start. */
+START_TEST(test_damage_checkpoint_corrupt)
+{
+	struct env env;
+	struct model m;
+	damage_setup(&env, &m);
+	/* the checkpoint covers the full segments: a scan from it reads only the last one */
+	env_open(&env);
+	uint64_t scanned_with = env_stats(&env).recovery_frames;
+	env_close(&env);
+	uint8_t junk[4] = {0xde, 0xad, 0xbe, 0xef};
+	file_patch(&env, SHARDLOG_CHECKPOINT_NAME, 60, junk, sizeof(junk));
+	env_open(&env);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_gt(st.recovery_frames, scanned_with);
+	ck_assert_uint_eq(st.recovery_bytes_dropped, 0);
+	ck_assert_uint_eq(model_cut_to_log(&env, &m), m.appended);
+	damage_check(&env, &m, m.appended);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Reopening with another ring and segment size keeps the data and the offsets; new
+ * segments take the new size. */
+START_TEST(test_restart_other_sizes)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 5);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 5, 1);
+	uint64_t sizes[][2] = {
+	    {1 * MIB, 256 * KIB}, {2 * MIB, 512 * KIB}, {1 * MIB, 1 * MIB}, {4 * MIB, 256 * KIB}};
+	for (uint32_t run = 0; run < 4; run++) {
+		if (run > 0) {
+			env.opts.segment_bytes = sizes[run][0];
+			env.opts.staging_bytes = sizes[run][1];
+			env_open(&env);
+			ck_assert_uint_eq(env_stats(&env).recovery_bytes_dropped, 0);
+			verify_all(&env, &m);
+		}
+		for (uint32_t k = 0; k < 150; k++) {
+			struct recipe r =
+			    recipe_for(m.parts[k % 5].id, run * 1000 + k, (uint16_t)(1 + k % 4),
+				       (uint16_t)(200 + k * 97 % 5000));
+			append_retry(&env, &m, &m.parts[k % 5], &r, k % 3 == 0, NULL, NULL);
+		}
+		ck_assert_int_eq(shardlog_drain(env.log), 0);
+		verify_all(&env, &m);
+		env_close(&env);
+	}
+	env_open(&env);
+	verify_all(&env, &m);
+	ck_assert_uint_ge(env_stats(&env).segments, 3);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Frames of a partition the log is no longer told about (a deleted topic) are skipped. */
+START_TEST(test_unknown_partition_skipped)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 3);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 3, 1);
+	for (uint32_t k = 0; k < 30; k++) {
+		struct recipe r = recipe_for(m.parts[k % 3].id, k, 1, 100);
+		append_retry(&env, &m, &m.parts[k % 3], &r, false, NULL, NULL);
+	}
+	env_close(&env);
+	env.ids[1] = 3;
+	env.nids = 2; /* partitions 1 and 3 */
+	env_open(&env);
+	ck_assert_uint_eq(env_stats(&env).recovery_skipped, 10);
+	ck_assert(!shardlog_partition_has(env.log, 2));
+	verify_partition(&env, &m.parts[0], 1 * MIB);
+	verify_partition(&env, &m.parts[2], 1 * MIB);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* Retention by time and by bytes; whole old segments deleted; the start survives a
+ * restart and offsets are never reused. */
+START_TEST(test_retention)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 3);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 3, 1);
+	struct mpart *old = &m.parts[0], *sized = &m.parts[1], *fresh = &m.parts[2];
+	int64_t now = 1700000000000LL + 3600 * 1000;
+	/* 3 MB of old batches of partition 1 fill the first segments */
+	for (uint32_t k = 0; k < 300; k++) {
+		struct recipe r = recipe_for(old->id, k, 1, 10000);
+		r.timestamp = 1000 + k;
+		append_retry(&env, &m, old, &r, false, NULL, NULL);
+	}
+	for (uint32_t k = 0; k < 40; k++) {
+		struct recipe r = recipe_for(sized->id, k, 2, 1000);
+		r.timestamp = now;
+		append_retry(&env, &m, sized, &r, false, NULL, NULL);
+		r = recipe_for(fresh->id, k, 1, 100);
+		r.timestamp = now - 1000;
+		append_retry(&env, &m, fresh, &r, false, NULL, NULL);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	uint32_t segs_before = env_stats(&env).segments;
+	ck_assert_uint_ge(segs_before, 3);
+	ck_assert_int_eq(shardlog_enforce_retention(env.log, now), 0); /* nothing set yet */
+
+	ck_assert_int_eq(shardlog_set_retention(env.log, old->id, 60000, -1), 0);
+	ck_assert_int_eq(shardlog_set_retention(env.log, sized->id, -1, 20000), 0);
+	ck_assert_int_eq(shardlog_set_retention(env.log, fresh->id, 60000, -1), 0);
+	int deleted = shardlog_enforce_retention(env.log, now);
+	ck_assert_int_ge(deleted, 2);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.segments, segs_before - (uint32_t)deleted);
+	ck_assert_uint_eq(st.segments_deleted, (uint64_t)deleted);
+	ck_assert(!file_exists(&env, "00000000000000000000.log"));
+
+	struct shardlog_partition_info info;
+	static struct shardlog_read rd;
+	ck_assert_int_eq(shardlog_partition_info(env.log, old->id, &info), 0);
+	ck_assert_int_eq(info.log_start_offset, 300);
+	ck_assert_int_eq(info.next_offset, 300);
+	ck_assert_uint_eq(info.batches, 0);
+	ck_assert_int_eq(read_sync(&env, old->id, 0, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(read_sync(&env, old->id, 299, 1000, &rd), -ERANGE);
+	ck_assert_int_eq(read_sync(&env, old->id, 300, 1000, &rd), -ENODATA);
+	old->start = 300;
+	old->count = 0;
+
+	ck_assert_int_eq(shardlog_partition_info(env.log, sized->id, &info), 0);
+	ck_assert_uint_le(info.bytes, 20000);
+	ck_assert_uint_gt(info.bytes, 10000);
+	ck_assert_int_gt(info.log_start_offset, 0);
+	ck_assert_int_eq(read_sync(&env, sized->id, info.log_start_offset - 1, 1000, &rd), -ERANGE);
+	uint32_t drop = 0;
+	while (sized->b[drop].base < info.log_start_offset)
+		drop++;
+	memmove(sized->b, sized->b + drop, (sized->count - drop) * sizeof(sized->b[0]));
+	sized->count -= drop;
+	sized->start = info.log_start_offset;
+	verify_all(&env, &m); /* fresh is untouched */
+
+	/* after a restart: the starts stay, offsets continue (never reused) */
+	env_close(&env);
+	env_open(&env);
+	verify_all(&env, &m);
+	struct recipe r = recipe_for(old->id, 1000, 1, 10);
+	ck_assert_int_eq(append_retry(&env, &m, old, &r, true, NULL, NULL), 300);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+struct order_log {
+	int64_t bases[4096]; /* base offsets in callback order */
+	int status[4096];
+	uint32_t n;
+	struct shardlog *log;
+	bool synced_ok; /* every durable callback saw its data synced */
+};
+
+static void on_appended(void *ctx, int status, int64_t base)
+{
+	struct order_log *o = ctx;
+	ck_assert_uint_lt(o->n, 4096);
+	o->status[o->n] = status;
+	o->bases[o->n++] = base;
+}
+
+/* Many appends in one loop turn become a few writes: group commit. */
+START_TEST(test_group_commit)
+{
+	struct env env;
+	env_init(&env, 4 * MIB, 1 * MIB, 1);
+	env.opts.fsync = SHARDLOG_FSYNC_NEVER;
+	env_open(&env);
+	static struct order_log o;
+	static uint8_t buf[4 * KIB];
+	struct recipe r = recipe_for(1, 0, 1, 100);
+	uint32_t len = batch_build(&r, buf, sizeof(buf));
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 1000; i++)
+			ck_assert_int_ge(
+			    shardlog_append(env.log, 1, buf, len, true, on_appended, &o), 0);
+		ck_assert_int_ge(loop_run_once(&env.loop, false), 0);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.appends, 4000);
+	ck_assert_uint_eq(o.n, 4000);
+	ck_assert_uint_le(st.write_ops, 40); /* 4 turns: one or a few writes each */
+	ck_assert_uint_gt(st.write_bytes_max, 100 * KIB);
+	ck_assert_uint_eq(st.fsyncs, 0); /* fsync never: durable released at write */
+	for (uint32_t i = 0; i < o.n; i++) {
+		ck_assert_int_eq(o.status[i], 0);
+		ck_assert_int_eq(o.bases[i], i);
+	}
+	env_done(&env);
+}
+END_TEST
+
+/* Durable and plain waiters are released in append order, durable ones after a sync. */
+static void on_durable(void *ctx, int status, int64_t base)
+{
+	struct order_log *o = ctx;
+	struct shardlog_stats st;
+	shardlog_stats(o->log, &st);
+	if (st.synced_position < st.written_position && base % 2 == 0)
+		o->synced_ok = false;
+	on_appended(ctx, status, base);
+}
+
+START_TEST(test_durable_waiters_in_order)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 1);
+	env_open(&env);
+	static struct order_log o;
+	o.log = env.log;
+	o.synced_ok = true;
+	static uint8_t buf[8 * KIB];
+	for (int i = 0; i < 600; i++) {
+		struct recipe r = recipe_for(1, (uint32_t)i, 1, (uint16_t)(500 + i % 3000));
+		uint32_t len = batch_build(&r, buf, sizeof(buf));
+		int64_t base;
+		while ((base = shardlog_append(env.log, 1, buf, len, i % 2 == 0, on_durable, &o)) ==
+		       -EAGAIN)
+			ck_assert_int_ge(loop_run_once(&env.loop, true), 0);
+		ck_assert_int_eq(base, i);
+		if (i % 50 == 0)
+			ck_assert_int_ge(loop_run_once(&env.loop, false), 0);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_uint_eq(o.n, 600);
+	for (uint32_t i = 0; i < o.n; i++) {
+		ck_assert_int_eq(o.status[i], 0);
+		ck_assert_int_eq(o.bases[i], i);
+	}
+	ck_assert(o.synced_ok);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.fsyncs, 1);
+	ck_assert_uint_lt(st.fsyncs, 300);
+	ck_assert_uint_eq(st.synced_position, st.written_position);
+	env_done(&env);
+}
+END_TEST
+
+/* A full ring refuses appends with -EAGAIN until flushes make room; a pinned read
+ * holds its bytes until released. */
+START_TEST(test_backpressure)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 1);
+	env_open(&env);
+	static uint8_t buf[8 * KIB];
+	struct recipe r = recipe_for(1, 0, 1, 4000);
+	uint32_t len = batch_build(&r, buf, sizeof(buf));
+	uint32_t ok = 0;
+	int64_t base;
+	while ((base = shardlog_append(env.log, 1, buf, len, false, NULL, NULL)) >= 0)
+		ok++;
+	ck_assert_int_eq(base, -EAGAIN);
+	ck_assert_uint_ge(ok, 50); /* about 256 KiB of 4 KiB frames */
+	ck_assert_uint_le(ok, 64);
+	ck_assert_uint_eq(env_stats(&env).append_backpressure, 1);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), ok);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+
+	/* pin the newest batch; the ring may then hold at most one lap ahead of it */
+	static struct shardlog_read rd;
+	ck_assert_int_eq(read_sync(&env, 1, ok, 1000, &rd), 0);
+	ck_assert(rd.from_cache);
+	uint8_t *before = gather(&rd);
+	uint32_t more = 0;
+	for (;;) {
+		base = shardlog_append(env.log, 1, buf, len, false, NULL, NULL);
+		if (base == -EAGAIN) {
+			ck_assert_int_eq(shardlog_drain(env.log), 0);
+			base = shardlog_append(env.log, 1, buf, len, false, NULL, NULL);
+			if (base == -EAGAIN)
+				break; /* the pin, not unwritten bytes, holds it */
+		}
+		ck_assert_int_ge(base, 0);
+		ck_assert_uint_lt(++more, 200);
+	}
+	ck_assert_uint_ge(more, 50);
+	uint8_t *after = gather(&rd);
+	ck_assert(memcmp(before, after, rd.bytes) == 0); /* the pinned bytes are intact */
+	free(before);
+	free(after);
+	shardlog_read_release(env.log, &rd);
+	ck_assert_int_ge(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), 0);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	env_done(&env);
+}
+END_TEST
+
+/* A failing write (here: RLIMIT_FSIZE, which first cuts a write short, then refuses it
+ * with EFBIG) fails the waiting appends with the error, puts the log in the failed
+ * state (appends return the error), keeps reads of written data working; a reopen
+ * recovers a consistent log. */
+START_TEST(test_write_error_fails_waiters)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 2);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 2, 1);
+	for (uint32_t k = 0; k < 20; k++) {
+		struct recipe r = recipe_for(m.parts[k % 2].id, k, 2, 3000);
+		append_retry(&env, &m, &m.parts[k % 2], &r, true, NULL, NULL);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	uint64_t written = env_stats(&env).written_position;
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit old,
+	    lim = {.rlim_cur = (written + 4095) / 4096 * 4096 + 8192, .rlim_max = RLIM_INFINITY};
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct shardlog_partition_info info;
+	static struct order_log o;
+	static uint8_t buf[16 * KIB];
+	for (uint32_t k = 0; k < 10; k++) {
+		struct recipe r = recipe_for(m.parts[0].id, 100 + k, 2, 3000);
+		uint32_t len = batch_build(&r, buf, sizeof(buf));
+		int64_t base = shardlog_append(env.log, 1, buf, len, true, on_appended, &o);
+		ck_assert_int_eq(base, m.parts[0].next);
+		/* failed appends are not acknowledged: each may or may not survive */
+		model_add(&m.parts[0], &r, base, m.appended++);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), -EFBIG);
+	ck_assert_uint_eq(o.n, 10);
+	for (uint32_t i = 0; i < o.n; i++)
+		ck_assert_int_eq(o.status[i], -EFBIG);
+	struct recipe r = recipe_for(1, 999, 1, 10);
+	uint32_t len = batch_build(&r, buf, sizeof(buf));
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), -EFBIG);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.io_errors, 1);
+	ck_assert_uint_lt(st.written_position, st.tail_position);
+	verify_partition(&env, &m.parts[1], 1 * MIB); /* written data still reads */
+	ck_assert_int_eq(shardlog_partition_info(env.log, 1, &info), 0);
+	ck_assert_int_ge(info.high_watermark, 20);
+	ck_assert_int_lt(info.high_watermark, 40);
+	ck_assert_int_eq(shardlog_close(env.log), -EFBIG);
+	env.log = NULL;
+	loop_destroy(&env.loop);
+	pool_destroy(&env.pool);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	env_open(&env);
+	/* whatever part of the failed appends reached the disk, the log is consistent */
+	ck_assert_uint_ge(model_cut_to_log(&env, &m), 20);
+	ck_assert_uint_le(model_cut_to_log(&env, &m), 30);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------------------- */
+
+/* Finds a directory where files open with O_DIRECT (tmpfs may refuse it). */
+static bool try_base(const char *dir)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/shardlog-probe-XXXXXX", dir);
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return false;
+	close(fd);
+	fd = open(path, O_RDWR | O_DIRECT);
+	bool ok = false;
+	if (fd >= 0) {
+		void *buf = NULL;
+		if (posix_memalign(&buf, 4096, 4096) == 0) {
+			memset(buf, 0, 4096);
+			ok = pwrite(fd, buf, 4096, 0) == 4096;
+			free(buf);
+		}
+		close(fd);
+	}
+	unlink(path);
+	if (ok)
+		snprintf(machine.base, sizeof(machine.base), "%s", dir);
+	return ok;
+}
+
+static void add_case(Suite *s, const char *name, const TTest *test)
+{
+	unit_add_case(s, name, test, 0, machine.skip[0] ? machine.skip : NULL);
+}
+
+int main(void)
+{
+	struct io_uring ring;
+	int ret = io_uring_queue_init(4, &ring, 0);
+	if (ret < 0) {
+		snprintf(machine.skip, sizeof(machine.skip), "io_uring_queue_init: %s",
+			 strerror(-ret));
+	} else {
+		io_uring_queue_exit(&ring);
+		const char *build = getenv("SLUICE_BUILDDIR");
+		char cwd[400];
+		if (!try_base("/var/tmp") && !(build && try_base(build)) &&
+		    !(getcwd(cwd, sizeof(cwd)) && try_base(cwd)))
+			snprintf(machine.skip, sizeof(machine.skip),
+				 "no directory with O_DIRECT support (/var/tmp, the build dir)");
+	}
+
+	Suite *s = suite_create("shardlog");
+	add_case(s, "interleaved_10k_partitions", test_interleaved_10k_partitions);
+	add_case(s, "restart_same_offsets_and_bytes", test_restart_same_offsets_and_bytes);
+	add_case(s, "restart_other_sizes", test_restart_other_sizes);
+	add_case(s, "cache_and_disk_reads_equal", test_cache_and_disk_reads_equal);
+	add_case(s, "read_edges", test_read_edges);
+	add_case(s, "append_rejects", test_append_rejects);
+	add_case(s, "partition_registry", test_partition_registry);
+	add_case(s, "segments_roll_over", test_segments_roll_over);
+	add_case(s, "damage_truncated_segment", test_damage_truncated_segment);
+	add_case(s, "damage_zeroed_last_block", test_damage_zeroed_last_block);
+	add_case(s, "damage_torn_write", test_damage_torn_write);
+	add_case(s, "damage_bit_flip_middle", test_damage_bit_flip_middle);
+	add_case(s, "damage_checkpoint_missing", test_damage_checkpoint_missing);
+	add_case(s, "damage_checkpoint_corrupt", test_damage_checkpoint_corrupt);
+	add_case(s, "unknown_partition_skipped", test_unknown_partition_skipped);
+	add_case(s, "retention", test_retention);
+	add_case(s, "group_commit", test_group_commit);
+	add_case(s, "durable_waiters_in_order", test_durable_waiters_in_order);
+	add_case(s, "backpressure", test_backpressure);
+	add_case(s, "write_error_fails_waiters", test_write_error_fails_waiters);
+	return unit_run(s);
+}
