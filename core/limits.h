@@ -28,6 +28,33 @@
 #define LIMITS_CONNECTIONS_PER_SHARD 4096
 #define LIMITS_CONNECTIONS_PER_SHARD_MAX 65536
 
+/* Requests one connection may have read and not yet answered (net/conn). Responses go
+ * out in request order, so each one holds a slot until its turn; at the limit the
+ * connection stops reading (TCP backpressure) until the oldest is sent. The Java
+ * client pipelines 5 by default, librdkafka up to its max.in.flight; 32 keeps a
+ * pipelining producer's shard busy while a connection's table entry, slots included,
+ * stays about 2.5 KiB (10 MiB for the default table). */
+#define LIMITS_CONN_INFLIGHT_MAX 32u
+/* iovecs one sendmsg carries: consecutive ready responses (a header buffer each, plus
+ * a Fetch response's record slices) go out in one send. The kernel's UIO_MAXIOV. */
+#define LIMITS_CONN_SEND_IOVECS_MAX 1024u
+/* Pool chunks in each shard's provided-buffer ring for multishot receives, when the
+ * pool has them to spare (net/server takes at most half of what is free, rounded down
+ * to a power of two, as the kernel requires). 256 x 64 KiB = 16 MiB: every connection
+ * of a busy loop turn gets a buffer; a receive that finds none ends with -ENOBUFS and
+ * is re-armed once the turn gave its buffers back. */
+#define LIMITS_NET_RECV_BUFFERS 256u
+/* Fewest receive buffers a shard starts with; below it the pool is too small. */
+#define LIMITS_NET_RECV_BUFFERS_MIN 8u
+/* Heap bytes one shard may hold for request frames that span receive buffers (each is
+ * copied into a buffer of its own size) and bytes left over while a connection waits.
+ * Past it, a connection whose frame does not fit stops reading until others finish,
+ * except that a frame always fits when nothing else is held, so one request up to
+ * socket.request.max.bytes still gets through. */
+#define LIMITS_NET_ASSEMBLY_BYTES (64u * 1024 * 1024)
+/* listen(2) backlog of each shard's socket (the kernel caps it at somaxconn). */
+#define LIMITS_NET_LISTEN_BACKLOG 1024
+
 /* Timers one loop can have armed at once: a Fetch long-poll per connection (see the
  * connection limit) plus a few per layer. The heap is 8 bytes a slot. */
 #define LIMITS_LOOP_TIMERS_MAX 16384
@@ -89,6 +116,15 @@ _Static_assert(LIMITS_LOOP_TIMERS_MAX >= 2 * LIMITS_CONNECTIONS_PER_SHARD,
 _Static_assert(LIMITS_BATCH_BYTES_MAX < LIMITS_REQUEST_BYTES_MAX,
 	       "a Produce request must be able to carry the largest batch sluice accepts");
 _Static_assert(LIMITS_REQUEST_BYTES_MAX <= INT32_MAX, "the Kafka size prefix is an i32");
+_Static_assert((LIMITS_NET_RECV_BUFFERS & (LIMITS_NET_RECV_BUFFERS - 1)) == 0 &&
+		       (LIMITS_NET_RECV_BUFFERS_MIN & (LIMITS_NET_RECV_BUFFERS_MIN - 1)) == 0 &&
+		       LIMITS_NET_RECV_BUFFERS_MIN <= LIMITS_NET_RECV_BUFFERS,
+	       "a provided-buffer ring has a power-of-two number of entries");
+_Static_assert(LIMITS_NET_RECV_BUFFERS * LIMITS_POOL_CHUNK_BYTES <= LIMITS_POOL_REGION_BYTES / 8,
+	       "the receive ring takes a small share of the default pool");
+_Static_assert(LIMITS_NET_RECV_BUFFERS <= 32768, "buffer ids are 16 bits, ring entries <= 32768");
+_Static_assert(LIMITS_CONN_INFLIGHT_MAX >= 1 && LIMITS_CONN_INFLIGHT_MAX <= 256,
+	       "a connection's slots live inside its preallocated table entry");
 
 /* Shard log (core/shardlog). New segment files are this big: few enough files (one per
  * GiB) for long retention, small enough that retention frees space in useful steps and

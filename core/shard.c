@@ -281,6 +281,11 @@ int shard_set_start(struct shard_set *set, const struct config *cfg,
 	ret = loop_init(&set->control, 8, err, err_len);
 	if (ret < 0)
 		return ret;
+	/* libnuma fills its per-node CPU masks lazily and not thread-safely: do it here,
+	 * once, before the shard threads ask numa_node_of_cpu at the same moment. */
+	if (numa_available() >= 0)
+		for (uint32_t i = 0; i < set->count; i++)
+			(void)numa_node_of_cpu(cpus[i]);
 	ret = mesh_create(&set->mesh, set->count, LIMITS_RING_SLOTS);
 	if (ret < 0) {
 		snprintf(err, err_len, "cannot allocate the %u x %u shard mesh: %s", set->count,

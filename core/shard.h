@@ -49,6 +49,10 @@ struct shard_layer {
  */
 enum shard_op {
 	SHARD_OP_PING = 1, /* answers with arg + 1; for tests and tools */
+	SHARD_OP_TOPICS_CHANGE = 2, /* to shard 0: a topic change (core/topics); payload is the
+				     * requester's change record, handed back with the reply */
+	SHARD_OP_TOPICS_UPDATE = 3, /* from shard 0: copy a topic view into the table; payload
+				     * the view (shard 0's, read only), arg the kind */
 	SHARD_OP_COUNT
 };
 

@@ -24,13 +24,17 @@
 #include "io/uring.h"
 
 enum loop_kind {
-	LOOP_KIND_NONE = 0,	  /* completions that need no action; errors are logged */
-	LOOP_KIND_STOP = 1,	  /* MSG_RING from the control thread: leave the loop */
-	LOOP_KIND_MESH_WAKE = 2,  /* MSG_RING from a peer shard: drain the mesh; value = sender */
-	LOOP_KIND_TEST = 3,	  /* free for unit tests and tools */
-	LOOP_KIND_DISK_WRITE = 4, /* a shard-log write completed; value owned by the log */
-	LOOP_KIND_DISK_SYNC = 5,  /* a shard-log fdatasync completed */
-	LOOP_KIND_DISK_READ = 6,  /* a shard-log read into a pool buffer completed */
+	LOOP_KIND_NONE = 0,	   /* completions that need no action; errors are logged */
+	LOOP_KIND_STOP = 1,	   /* MSG_RING from the control thread: leave the loop */
+	LOOP_KIND_MESH_WAKE = 2,   /* MSG_RING from a peer shard: drain the mesh; value = sender */
+	LOOP_KIND_TEST = 3,	   /* free for unit tests and tools */
+	LOOP_KIND_DISK_WRITE = 4,  /* a shard-log write completed; value owned by the log */
+	LOOP_KIND_DISK_SYNC = 5,   /* a shard-log fdatasync completed */
+	LOOP_KIND_DISK_READ = 6,   /* a shard-log read into a pool buffer completed */
+	LOOP_KIND_NET_ACCEPT = 7,  /* the shard's multishot accept: res is a new socket */
+	LOOP_KIND_NET_RECV = 8,	   /* a connection's multishot recv; value = net/conn id */
+	LOOP_KIND_NET_SEND = 9,	   /* a connection's sendmsg completed; value = net/conn id */
+	LOOP_KIND_NET_CANCEL = 10, /* a cancel the net layer asked for; nothing to do */
 	LOOP_KIND_COUNT
 };
 

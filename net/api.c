@@ -1,3 +1,161 @@
-/* net/api.c: placeholder, being written. */
+/*
+ * net/api.c: request dispatch by API key (the table below: key -> handler, whether it
+ * answers versions it does not accept) and the response helpers every handler uses
+ * (contract in net/api.h). Handlers live in net/api_<name>.c.
+ */
 #include "net/api.h"
-int placeholder_api;
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/logger.h"
+#include "net/kafka.h"
+#include "net/server.h"
+
+struct api_handler {
+	api_handler_fn handle;	  /* NULL: advertised, not answered yet */
+	bool answers_unsupported; /* called for versions outside the accepted range too */
+};
+
+/* By API key. An advertised key with no entry closes the connection (counted as
+ * unimplemented) until its handler exists. */
+static const struct api_handler api_handlers[SERVER_API_KEYS] = {
+    [KAFKA_API_METADATA] = {api_metadata_handle, false},
+    [KAFKA_API_API_VERSIONS] = {api_versions_handle, true},
+};
+
+int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len)
+{
+	struct server *s = c->server;
+	struct api_request *req = &c->reqs[slot];
+	memset(req, 0, sizeof(*req));
+	req->conn = c;
+	req->server = s;
+	req->slot = slot;
+
+	struct wire_reader r;
+	wire_reader_init(&r, msg, len);
+	struct wire_request_header h;
+	if (wire_read_request_header(&r, &h) < 0) {
+		s->stats.bad_frames++;
+		server_log_bad_frame(s, c, "request header cut short");
+		return -EBADMSG;
+	}
+	req->api_key = h.api_key;
+	req->api_version = h.api_version;
+	req->correlation_id = h.correlation_id;
+	req->client_id = h.client_id;
+	req->body = r;
+
+	const struct kafka_api_range *range = kafka_api_range_find(h.api_key);
+	if (!range) {
+		s->stats.unknown_api_keys++;
+		LOG_DEBUG("net: %s sent API key %d (%s), which sluice does not answer: closing",
+			  c->peer, h.api_key, kafka_api_name(h.api_key));
+		return -ENOPROTOOPT;
+	}
+	ASSERT(h.api_key >= 0 && h.api_key < SERVER_API_KEYS);
+	s->stats.requests++;
+	s->stats.requests_by_api[h.api_key]++;
+	const struct api_handler *handler = &api_handlers[h.api_key];
+	if (!kafka_api_version_supported(h.api_key, h.api_version)) {
+		s->stats.unsupported_versions++;
+		if (!handler->handle || !handler->answers_unsupported) {
+			LOG_DEBUG("net: %s sent %s v%d; accepted versions are %d to %d: closing",
+				  c->peer, kafka_api_name(h.api_key), h.api_version,
+				  range->min_version, range->max_version);
+			return -EPROTONOSUPPORT;
+		}
+	}
+	if (!handler->handle) {
+		s->stats.unimplemented++;
+		LOG_DEBUG("net: %s sent %s v%d, which has no handler yet: closing", c->peer,
+			  kafka_api_name(h.api_key), h.api_version);
+		return -ENOSYS;
+	}
+	int ret = handler->handle(req);
+	if (ret < 0) {
+		ASSERT(conn_slot_waiting(c, slot)); /* a failing handler must not answer */
+		s->stats.bad_requests++;
+		LOG_DEBUG("net: %s sent a %s v%d request that cannot be decoded (%s): closing",
+			  c->peer, kafka_api_name(h.api_key), h.api_version, strerror(-ret));
+		return ret;
+	}
+	if (conn_slot_waiting(c, slot)) {
+		/* Deferred: the frame's bytes are gone once we return. */
+		req->deferred = true;
+		req->client_id = (struct wire_str){NULL, 0};
+		wire_reader_init(&req->body, NULL, 0);
+	}
+	return 0;
+}
+
+int api_response_begin(struct api_request *req, size_t body_bytes, struct wire_writer *w)
+{
+	size_t cap = WIRE_SIZE_PREFIX_BYTES + WIRE_RESPONSE_HEADER_BYTES + body_bytes;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	wire_writer_init(w, buf, cap);
+	size_t frame_at = wire_write_response_begin(w, req->correlation_id);
+	ASSERT(frame_at == 0 && wire_writer_ok(w));
+	return 0;
+}
+
+void api_respond_ext(struct api_request *req, struct wire_writer *w, const struct iovec *ext,
+		     uint32_t ext_count, conn_release_fn release, void *release_ctx)
+{
+	struct conn *c = req->conn;
+	size_t ext_bytes = 0;
+	for (uint32_t i = 0; i < ext_count; i++)
+		ext_bytes += ext[i].iov_len;
+	if (wire_write_response_end(w, 0, ext_bytes) < 0) {
+		/* The handler's size bound was wrong: a bug, but not one worth the shard. */
+		LOG_ERROR("net: %s v%d response overflowed its %zu-byte buffer; closing the "
+			  "connection from %s",
+			  kafka_api_name(req->api_key), req->api_version, w->cap, c->peer);
+		free(w->buf);
+		if (release)
+			release(release_ctx);
+		api_fail(req, "response overflow");
+		return;
+	}
+	struct conn_response resp = {
+	    .buf = w->buf,
+	    .len = (uint32_t)w->len,
+	    .ext = ext,
+	    .ext_count = ext_count,
+	    .release = release,
+	    .release_ctx = release_ctx,
+	};
+	req->ctx = NULL;
+	req->abandon = NULL;
+	conn_respond(c, req->slot, &resp);
+}
+
+void api_respond(struct api_request *req, struct wire_writer *w)
+{
+	api_respond_ext(req, w, NULL, 0, NULL, NULL);
+}
+
+void api_respond_none(struct api_request *req)
+{
+	req->ctx = NULL;
+	req->abandon = NULL;
+	conn_respond_none(req->conn, req->slot);
+}
+
+void api_fail(struct api_request *req, const char *why)
+{
+	struct conn *c = req->conn;
+	req->server->stats.bad_requests++;
+	LOG_DEBUG("net: %s v%d from %s failed (%s): closing", kafka_api_name(req->api_key),
+		  req->api_version, c->peer, why);
+	req->ctx = NULL;
+	req->abandon = NULL;
+	/* The slot is retired without bytes; the connection will not send anything more. */
+	conn_close(c, why);
+	conn_respond_none(c, req->slot);
+}

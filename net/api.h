@@ -1,2 +1,108 @@
-/* net/api.h: placeholder, being written. */
-#pragma once
+/*
+ * net/api.h: the Kafka request dispatch and what every API handler builds its answer
+ * with. net/conn hands each whole request frame to api_dispatch, which reads the
+ * request header, checks the API key and version against net/kafka's table and calls
+ * the handler of the key (one file per API, net/api_<name>.c). This module decides the
+ * connection-level fate of bad requests, each counted in the shard's server_stats:
+ *
+ *   the header cannot be read                     close (bad_frames)
+ *   a key sluice does not advertise               close (unknown_api_keys)
+ *   a version outside the accepted range          ApiVersions: error 35 and the list;
+ *     (net/kafka: advertised from 0, accepted     any other API: close, one debug line
+ *     from DESIGN §4's minimum)                   (unsupported_versions)
+ *   an advertised API with no handler yet         close (unimplemented)
+ *   a body the handler cannot decode              close (bad_requests); handlers with
+ *                                                 an error code for it answer instead
+ *
+ * A handler answers synchronously (api_respond before it returns) or later: it returns
+ * 0 without answering, keeps the struct api_request pointer (stable until it answers),
+ * copies what it needs from the request (the body and client id views die when it
+ * returns), and calls api_respond from its callback. Responses leave in request order
+ * whatever the order of the answers (net/conn). Every answer is a response header v0
+ * (no API sluice accepts is flexible; ApiVersions keeps v0 headers at every version).
+ *
+ * Zero-copy (Fetch): a response may carry external slices after its buffer, sent by
+ * scatter/gather straight from where they lie (pool chunks, the shard log's cache):
+ * api_respond_ext counts them in the frame's size prefix and runs RELEASE once they
+ * were sent or the connection closed. This module allocates only response buffers.
+ */
+#ifndef SLUICE_NET_API_H
+#define SLUICE_NET_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "net/conn.h"
+#include "net/wire.h"
+
+struct api_request;
+
+/* A handler: 0 when it answered or will answer later; a negative errno when the body
+ * cannot be decoded and the connection must close (it must not have answered). */
+typedef int (*api_handler_fn)(struct api_request *req);
+
+/* Run at stop for a deferred request whose answer will never come (the topic table
+ * was quiesced): frees the handler's context. Must not answer. */
+typedef void (*api_abandon_fn)(struct api_request *req);
+
+/* One request, from its dispatch to its answer. Lives in the server's preallocated
+ * array (one per connection slot), so a deferred handler may keep the pointer. */
+struct api_request {
+	struct conn *conn;	   /* the connection; stays until the request is answered */
+	struct server *server;	   /* the shard's net layer */
+	uint32_t slot;		   /* place in the connection's response order */
+	int16_t api_key;	   /* from the request header */
+	int16_t api_version;	   /* from the request header, accepted by net/kafka */
+	int32_t correlation_id;	   /* echoed in the response header */
+	struct wire_str client_id; /* view into the frame: valid during the handler only */
+	struct wire_reader body;   /* the body: valid during the handler only */
+	void *ctx;		   /* the handler's own state while deferred */
+	api_abandon_fn abandon;	   /* set by a deferring handler that holds CTX; may be NULL */
+	bool deferred;		   /* the handler returned without answering */
+};
+
+/* ---- dispatch (net/conn) ---- */
+
+/* Handles the request frame MSG (LEN bytes after the size prefix) that C read into
+ * SLOT. Returns 0 when the request was answered or deferred; a negative errno when
+ * the connection must close (SLOT was not answered; the cause is counted and logged).
+ * MSG is only read during the call. */
+int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len);
+
+/* ---- answering (handlers) ---- */
+
+/* Starts REQ's response in a new buffer with room for BODY_BYTES bytes after the size
+ * prefix and response header, which it writes: the caller writes the body into W.
+ * BODY_BYTES must bound what the handler writes (an overflow is a handler bug: the
+ * connection is closed and it is logged). Returns 0 or -ENOMEM. */
+int api_response_begin(struct api_request *req, size_t body_bytes, struct wire_writer *w);
+
+/* Sends the response written into W (from api_response_begin) in REQ's turn. */
+void api_respond(struct api_request *req, struct wire_writer *w);
+
+/* As api_respond, followed by the EXT_COUNT slices at EXT (their bytes counted in the
+ * size prefix; EXT and the bytes stay valid until RELEASE(RELEASE_CTX) runs, exactly
+ * once, after the send or when the connection closed). */
+void api_respond_ext(struct api_request *req, struct wire_writer *w, const struct iovec *ext,
+		     uint32_t ext_count, conn_release_fn release, void *release_ctx);
+
+/* Answers REQ with no response at all (Produce acks=0): its turn passes silently. */
+void api_respond_none(struct api_request *req);
+
+/* Gives up on REQ (a late decode error, no memory for the answer, a failure with no
+ * error code to send): closes the connection, counted as bad_requests, and retires REQ
+ * without an answer. A handler that calls it before returning returns 0. */
+void api_fail(struct api_request *req, const char *why);
+
+/* ---- handlers (one file each) ---- */
+
+/* ApiVersions v0-2; any other version gets error 35 with the v0-shaped list
+ * (net/api_versions.c). */
+int api_versions_handle(struct api_request *req);
+
+/* Metadata v0-8, auto-creating topics through core/topics (net/api_metadata.c). */
+int api_metadata_handle(struct api_request *req);
+
+#endif

@@ -1,7 +1,7 @@
 /*
  * net/kafka.c: the tables behind net/kafka.h: Kafka's error names, API names, and the
- * API version ranges sluice advertises. Pure data and lookups, no state, safe from any
- * thread. See net/kafka.h for the sources each table follows.
+ * API version ranges sluice accepts and advertises. Pure data and lookups, no state,
+ * safe from any thread. See net/kafka.h for the sources each table follows.
  */
 #include "net/kafka.h"
 
@@ -153,27 +153,29 @@ _Static_assert(sizeof(kafka_api_names) / sizeof(kafka_api_names[0]) == 48,
 	       "API names for keys 0-47");
 
 /*
- * The advertised ranges, exactly DESIGN §4: Kafka 2.3's maxima, with minima raised where
+ * The accepted ranges, exactly DESIGN §4: Kafka 2.3's maxima, with minima raised where
  * sluice needs message format v2 (Produce 3, Fetch 4) or a field older versions lack.
  * Kafka 2.3 predates KIP-482, so none of these versions is flexible: each maximum lies
  * below its API's first flexible version in Kafka's message schemas (for example
  * JoinGroupRequest.json "flexibleVersions": "6+", MetadataRequest.json "9+",
  * ApiVersionsRequest.json "3+"), and no accepted request or response carries tagged
- * fields. Sorted by api_key, the order the ApiVersions response lists them in; 21
- * entries, so kafka_api_range_find() scans.
+ * fields. Every API is advertised from version 0 (struct kafka_api_range says why).
+ * Sorted by api_key, the order the ApiVersions response lists them in; 21 entries, so
+ * kafka_api_range_find() scans. Entries: {api_key, accepted min, accepted max,
+ * advertised min}.
  */
 static const struct kafka_api_range kafka_api_ranges[] = {
-    {KAFKA_API_PRODUCE, 3, 7},		 {KAFKA_API_FETCH, 4, 11},
-    {KAFKA_API_LIST_OFFSETS, 1, 5},	 {KAFKA_API_METADATA, 0, 8},
-    {KAFKA_API_OFFSET_COMMIT, 2, 7},	 {KAFKA_API_OFFSET_FETCH, 1, 5},
-    {KAFKA_API_FIND_COORDINATOR, 0, 2},	 {KAFKA_API_JOIN_GROUP, 1, 5},
-    {KAFKA_API_HEARTBEAT, 0, 3},	 {KAFKA_API_LEAVE_GROUP, 0, 2},
-    {KAFKA_API_SYNC_GROUP, 0, 3},	 {KAFKA_API_DESCRIBE_GROUPS, 0, 3},
-    {KAFKA_API_LIST_GROUPS, 0, 2},	 {KAFKA_API_SASL_HANDSHAKE, 0, 1},
-    {KAFKA_API_API_VERSIONS, 0, 2},	 {KAFKA_API_CREATE_TOPICS, 0, 3},
-    {KAFKA_API_DELETE_TOPICS, 0, 3},	 {KAFKA_API_INIT_PRODUCER_ID, 0, 1},
-    {KAFKA_API_DESCRIBE_CONFIGS, 0, 2},	 {KAFKA_API_SASL_AUTHENTICATE, 0, 1},
-    {KAFKA_API_CREATE_PARTITIONS, 0, 1},
+    {KAFKA_API_PRODUCE, 3, 7, 0},	    {KAFKA_API_FETCH, 4, 11, 0},
+    {KAFKA_API_LIST_OFFSETS, 1, 5, 0},	    {KAFKA_API_METADATA, 0, 8, 0},
+    {KAFKA_API_OFFSET_COMMIT, 2, 7, 0},	    {KAFKA_API_OFFSET_FETCH, 1, 5, 0},
+    {KAFKA_API_FIND_COORDINATOR, 0, 2, 0},  {KAFKA_API_JOIN_GROUP, 1, 5, 0},
+    {KAFKA_API_HEARTBEAT, 0, 3, 0},	    {KAFKA_API_LEAVE_GROUP, 0, 2, 0},
+    {KAFKA_API_SYNC_GROUP, 0, 3, 0},	    {KAFKA_API_DESCRIBE_GROUPS, 0, 3, 0},
+    {KAFKA_API_LIST_GROUPS, 0, 2, 0},	    {KAFKA_API_SASL_HANDSHAKE, 0, 1, 0},
+    {KAFKA_API_API_VERSIONS, 0, 2, 0},	    {KAFKA_API_CREATE_TOPICS, 0, 3, 0},
+    {KAFKA_API_DELETE_TOPICS, 0, 3, 0},	    {KAFKA_API_INIT_PRODUCER_ID, 0, 1, 0},
+    {KAFKA_API_DESCRIBE_CONFIGS, 0, 2, 0},  {KAFKA_API_SASL_AUTHENTICATE, 0, 1, 0},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 1, 0},
 };
 
 #define KAFKA_API_RANGE_COUNT (sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]))

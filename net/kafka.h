@@ -3,7 +3,8 @@
  * answers, Kafka's error codes by name, and the one table of API version ranges the
  * broker advertises in ApiVersions and accepts on every request (DESIGN §4: Kafka 2.3's
  * ranges, all non-flexible, so no request or response of an accepted version carries
- * KIP-482 tagged fields). This module holds data and lookups only; it parses no bytes
+ * KIP-482 tagged fields; every range is advertised from version 0, see struct
+ * kafka_api_range). This module holds data and lookups only; it parses no bytes
  * (net/wire does) and answers no request (the API handlers do).
  *
  * Sources: API keys and names from Kafka's ApiKeys.java and the "apiKey" of each
@@ -139,11 +140,23 @@ enum kafka_error {
 #define KAFKA_ERROR_MIN KERR_UNKNOWN_SERVER_ERROR
 #define KAFKA_ERROR_MAX KERR_FENCED_INSTANCE_ID
 
-/* One advertised API: the versions of API_KEY sluice accepts, inclusive. */
+/*
+ * One advertised API: the versions of API_KEY sluice accepts, inclusive, and the lowest
+ * version it advertises in ApiVersions, which is 0 for every API although some accept
+ * only higher versions. Old librdkafka releases (Debian 12's 2.0.2, src/rdkafka_feature.c)
+ * decide which broker features exist by looking for fixed versions inside the
+ * advertised ranges: compression needs Produce v0 in the range, the consumer-group
+ * feature JoinGroup v0, and so on; a range starting above those versions turns the
+ * features off (librdkafka issues #4948, #4956; Kafka 4.0 worked around the same in
+ * PR #18727). Kafka 2.3 itself advertised these minimums. Clients pick the highest
+ * version both sides know, so none of them asks for a version below the accepted
+ * minimum in practice; one that does is treated as any unsupported version.
+ */
 struct kafka_api_range {
-	int16_t api_key;     /* enum kafka_api_key */
-	int16_t min_version; /* lowest accepted version */
-	int16_t max_version; /* highest accepted version, >= min_version */
+	int16_t api_key;		/* enum kafka_api_key */
+	int16_t min_version;		/* lowest accepted version */
+	int16_t max_version;		/* highest accepted (and advertised) version */
+	int16_t advertised_min_version; /* lowest advertised version, <= min_version */
 };
 
 /* Kafka's name for error CODE, as in Errors.java ("UNKNOWN_TOPIC_OR_PARTITION", "NONE"),
@@ -167,10 +180,11 @@ const struct kafka_api_range *kafka_api_range_at(size_t index);
  * unknown key or one it does not answer, such as DeleteGroups for now). */
 const struct kafka_api_range *kafka_api_range_find(int16_t key);
 
-/* True when KEY is advertised and VERSION lies within its range. A request for which
- * this is false must never be parsed with a guessed layout: ApiVersions answers it with
- * KERR_UNSUPPORTED_VERSION and its v0-shaped list (DESIGN §4); for other keys the
- * connection layer decides. */
+/* True when KEY is advertised and VERSION lies within its accepted range (min_version
+ * to max_version; a version advertised below min_version is not accepted). A request
+ * for which this is false must never be parsed with a guessed layout: ApiVersions
+ * answers it with KERR_UNSUPPORTED_VERSION and its v0-shaped list (DESIGN §4); for
+ * other keys the connection layer decides. */
 bool kafka_api_version_supported(int16_t key, int16_t version);
 
 #endif

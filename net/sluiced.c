@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/broker.h"
 #include "core/config.h"
 #include "core/logger.h"
 #include "core/shard.h"
+#include "net/server.h"
 
 /* Creates DIR (one level; its parent must exist) and takes an exclusive lock on
  * DIR/.lock so two daemons never share a data directory. Returns the lock's fd. */
@@ -82,10 +84,26 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* The broker layer (shard log, topic table) starts first on every shard; the Kafka
+	 * server on top of it. */
+	int cpus[LIMITS_SHARDS_MAX];
+	uint32_t shard_count;
+	static struct broker_ctx broker;
 	static struct shard_set shards;
-	ret = shard_set_start(&shards, &cfg, NULL, 0, err, sizeof(err));
+	static struct shard_layer layers[2];
+	ret = config_shard_cpus(&cfg, cpus, LIMITS_SHARDS_MAX, &shard_count, err, sizeof(err));
+	if (ret == 0)
+		ret = broker_prepare(&broker, &cfg, shard_count, err, sizeof(err));
 	if (ret < 0) {
 		LOG_ERROR("%s", err);
+		return 1;
+	}
+	layers[0] = broker_layer(&broker);
+	layers[1] = server_layer();
+	ret = shard_set_start(&shards, &cfg, layers, 2, err, sizeof(err));
+	if (ret < 0) {
+		LOG_ERROR("%s", err);
+		broker_finish(&broker);
 		return 1;
 	}
 	LOG_INFO("sluiced running: %u shards, base port %u, data dir %s", shards.count,
@@ -108,6 +126,7 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = shard_set_stop(&shards);
+	broker_finish(&broker);
 	close(lock_fd);
 	LOG_INFO("sluiced stopped%s", ret < 0 ? " after a shard failure" : "");
 	return ret < 0 ? 1 : 0;

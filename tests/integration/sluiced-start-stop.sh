@@ -10,7 +10,7 @@
 tap_plan 13
 ncpu=$(nproc)
 port=$(free_port_base 4)
-common=(--port "$port" --pool-bytes 8m)
+common=(--port "$port" --pool-bytes 96m)
 
 # --help
 "$SLUICED" --help >"$TEST_TMP/help" 2>&1
