@@ -2,7 +2,9 @@
 # and storage: CRC32C, log frames, record-batch headers, partition index, metadata, shard log.
 libsluice_a_SOURCES += core/assert.c core/logger.c core/config.c core/ring.c core/mesh.c \
 	core/shard.c core/crc32c.c core/frame.c core/batch.c core/index.c core/meta.c \
-	core/shardlog.c core/topics.c core/broker.c
+	core/shardlog.c core/topics.c core/broker.c \
+	core/producers.c
 noinst_HEADERS += core/limits.h core/assert.h core/logger.h core/config.h core/ring.h \
 	core/mesh.h core/shard.h core/crc32c.h core/frame.h core/batch.h core/index.h \
-	core/meta.h core/shardlog.h core/topics.h core/broker.h
+	core/meta.h core/shardlog.h core/topics.h core/broker.h \
+	core/producers.h

@@ -3,7 +3,8 @@ UNIT_TESTS = tests/unit/check_loop tests/unit/check_ring tests/unit/check_mesh t
 	tests/unit/check_config tests/unit/check_crc32c tests/unit/check_frame tests/unit/check_disk \
 	tests/unit/check_index tests/unit/check_meta tests/unit/check_shardlog \
 	tests/unit/check_shardlog_crash tests/unit/check_wire \
-	tests/unit/check_shard tests/unit/check_broker tests/unit/check_conn
+	tests/unit/check_shard tests/unit/check_broker tests/unit/check_conn \
+	tests/unit/check_producers
 check_PROGRAMS += $(UNIT_TESTS)
 noinst_HEADERS += tests/unit/unit.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -57,6 +58,9 @@ tests_unit_check_loop_LDADD = $(UNIT_LDADD)
 tests_unit_check_conn_SOURCES = tests/unit/check_conn.c
 tests_unit_check_conn_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_conn_LDADD = $(UNIT_LDADD)
+tests_unit_check_producers_SOURCES = tests/unit/check_producers.c
+tests_unit_check_producers_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_producers_LDADD = $(UNIT_LDADD)
 
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

@@ -1,0 +1,3 @@
+/* core/producers.c: placeholder, being written. */
+#include "core/producers.h"
+int placeholder_producers;

@@ -1,0 +1,2 @@
+/* core/producers.h: placeholder, being written. */
+#pragma once

@@ -1,0 +1,2 @@
+/* net/api_produce.c: placeholder, being written. */
+int placeholder_api_produce;
