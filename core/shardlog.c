@@ -1639,6 +1639,23 @@ static int segs_load(struct shardlog *log, char *err, size_t err_len)
 		}
 		size = round_down(size, SHARDLOG_BLOCK_BYTES);
 		log->segments[log->segment_count - 1].size = size;
+		if (size < SHARDLOG_BLOCK_BYTES && i + 1 == count && start % SHARDLOG_BLOCK_BYTES == 0) {
+			/* The newest segment's creation was cut short (a crash between create
+			 * and fallocate): nothing was ever written to it, since writes start
+			 * only after it was preallocated and synced. Drop it; it is made again. */
+			LOG_WARN("shardlog: shard %u: removing %s/%s: its creation did not finish "
+				 "(%" PRIu64 " bytes)",
+				 log->shard_id, log->dir_path, names[i], size);
+			close(fd);
+			log->segment_count--;
+			ret = disk_unlink(log->dir_fd, names[i]);
+			if (ret < 0) {
+				set_err(err, err_len, "shardlog: cannot remove %s/%s: %s",
+					log->dir_path, names[i], strerror(-ret));
+				goto out;
+			}
+			continue;
+		}
 		if (start % SHARDLOG_BLOCK_BYTES != 0 || size < SHARDLOG_BLOCK_BYTES) {
 			set_err(err, err_len,
 				"shardlog: segment %s/%s is misaligned or empty (%" PRIu64
