@@ -62,7 +62,8 @@ tests_unit_check_producers_SOURCES = tests/unit/check_producers.c
 tests_unit_check_producers_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_producers_LDADD = $(UNIT_LDADD)
 
-INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh
+INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh \
+	tests/integration/logdump.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 
 TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
