@@ -51,6 +51,12 @@ struct topics *broker_topics(const struct shard *shard)
 	return b ? b->topics : NULL;
 }
 
+struct producers *broker_producers(const struct shard *shard)
+{
+	struct broker *b = broker_of(shard);
+	return b ? b->producers : NULL;
+}
+
 struct shard_layer broker_layer(struct broker_ctx *ctx)
 {
 	return (struct shard_layer){
@@ -240,6 +246,15 @@ static int broker_start(struct shard *shard, void *vctx, char *err, size_t err_l
 		snprintf(err, err_len, "out of memory listing this shard's partitions");
 		goto out_free;
 	}
+	/* Before the log: the producers' retry hook must run before the log's flush hook,
+	 * and recovery feeds the producer state through the log's hooks. */
+	struct producers_options popts = {.loop = &shard->loop, .shard = shard};
+	ret = producers_create(&b->producers, &popts);
+	if (ret < 0) {
+		free(ids);
+		snprintf(err, err_len, "cannot set up the producer state: %s", strerror(-ret));
+		goto out_free;
+	}
 	struct shardlog_options opts = {
 	    .data_dir = ctx->data_dir,
 	    .shard_id = shard->id,
@@ -249,11 +264,17 @@ static int broker_start(struct shard *shard, void *vctx, char *err, size_t err_l
 	    .fsync = s->fsync,
 	    .loop = &shard->loop,
 	    .pool = &shard->pool,
+	    .hooks = producers_hooks(b->producers),
 	};
 	ret = shardlog_open(&b->log, &opts, ids, count, err, err_len);
 	free(ids);
 	if (ret < 0)
-		goto out_free;
+		goto out_producers;
+	ret = producers_attach(b->producers, b->log, shard->id == 0 ? ctx->meta : NULL);
+	if (ret < 0) {
+		snprintf(err, err_len, "cannot set up the producer state: %s", strerror(-ret));
+		goto out_log;
+	}
 
 	struct topics_options topts = {
 	    .shard = shard,
@@ -301,7 +322,10 @@ static int broker_start(struct shard *shard, void *vctx, char *err, size_t err_l
 out_topics:
 	topics_close(b->topics);
 out_log:
+	producers_quiesce(b->producers);
 	shardlog_close(b->log);
+out_producers:
+	producers_destroy(b->producers);
 out_free:
 	free(b);
 	return ret;
@@ -319,9 +343,11 @@ static void broker_stop(struct shard *shard, void *ctx)
 	topics_quiesce(b->topics);
 	b->stopping = true;
 	loop_timer_disarm(&shard->loop, &b->retention);
+	producers_quiesce(b->producers); /* before the log: nothing new reaches it */
 	int ret = shardlog_close(b->log);
 	if (ret < 0)
 		LOG_ERROR("broker: closing the shard log failed: %s", strerror(-ret));
+	producers_destroy(b->producers);
 	topics_close(b->topics);
 	shard->layer_state[index] = NULL;
 	free(b);

@@ -1,6 +1,7 @@
 /*
  * core/broker.h: the "broker" shard layer that sluiced hosts first on every shard: the
- * shard's log (core/shardlog) and its topic table (core/topics), set up from the topic
+ * shard's log (core/shardlog) with the idempotent-producer state rebuilt beside it and
+ * the produce path (core/producers), and its topic table (core/topics), set up from the topic
  * metadata (core/meta) and kept in step with it. Before the shards start, the control
  * thread opens the metadata (broker_prepare); while the shards start, each reads it
  * (read only: nothing changes it before the start verdict) to open its log owning the
@@ -30,6 +31,7 @@
 #include "core/config.h"
 #include "core/limits.h"
 #include "core/meta.h"
+#include "core/producers.h"
 #include "core/shard.h"
 #include "core/shardlog.h"
 #include "core/topics.h"
@@ -66,6 +68,8 @@ struct broker {
 	struct broker_ctx *ctx;	     /* the shared settings */
 	struct shardlog *log;	     /* the shard's log */
 	struct topics *topics;	     /* the shard's topic table */
+	struct producers *producers; /* idempotent-producer state and the produce path,
+				      * rebuilt with the log (core/producers) */
 	struct loop_timer retention; /* fires every retention_check_interval_ms */
 	bool stopping;		     /* the layer is stopping: leave the log alone */
 	uint64_t retention_runs;     /* retention passes made */
@@ -102,6 +106,7 @@ void broker_finish(struct broker_ctx *ctx);
 struct broker *broker_of(const struct shard *shard);
 struct shardlog *broker_log(const struct shard *shard);
 struct topics *broker_topics(const struct shard *shard);
+struct producers *broker_producers(const struct shard *shard);
 
 /* Runs retention on SHARD's log now (as the timer does): returns the number of segments
  * deleted or a negative errno (logged). SHARD's thread. */

@@ -54,6 +54,15 @@
 #define LIMITS_NET_ASSEMBLY_BYTES (64u * 1024 * 1024)
 /* listen(2) backlog of each shard's socket (the kernel caps it at somaxconn). */
 #define LIMITS_NET_LISTEN_BACKLOG 1024
+/* Fetch long-polls one shard keeps on its wake-up list (net/api_fetch): each write
+ * completion that moves a high watermark rechecks the local partitions of every one of
+ * them, so the list is bounded. A long-poll arriving when it is full still waits, for its
+ * whole max_wait_ms (its timer), without the early answer new data would give. */
+#define LIMITS_FETCH_WAITERS_MAX 1024u
+/* Record bytes one Fetch response carries, besides the first batch, which always goes
+ * (KIP-74): a request's max_bytes is lowered to it. Kafka's broker setting fetch.max.bytes
+ * (KIP-541) has this default, 55 MiB, above the clients' own 50 MiB default. */
+#define LIMITS_FETCH_RESPONSE_BYTES_MAX (55u * 1024 * 1024)
 
 /* Timers one loop can have armed at once: a Fetch long-poll per connection (see the
  * connection limit) plus a few per layer. The heap is 8 bytes a slot. */
@@ -185,6 +194,27 @@ _Static_assert(LIMITS_CONN_INFLIGHT_MAX >= 1 && LIMITS_CONN_INFLIGHT_MAX <= 256,
 /* Producer ids reserved per journal write: InitProducerId costs a sync once per block,
  * and a restart skips at most this many ids. */
 #define LIMITS_META_PRODUCER_ID_BLOCK 1000u
+/* Idempotent producers (core/producers): producer ids whose last batches one partition
+ * remembers, and one shard over all its partitions. Kafka keeps every producer id until
+ * it has been idle for transactional.id.expiration.ms (7 days in Kafka 2.3); sluice
+ * bounds the memory instead and evicts the least recently used producer of the
+ * partition (or, at the shard limit, of the shard). An evicted producer that sends
+ * again gets UNKNOWN_PRODUCER_ID unless its sequence restarts at 0, as after Kafka's
+ * expiry. A producer's state is 112 bytes: at most 16 MiB per shard, taken as used. 1024
+ * producers writing to one partition at once is far above real use (every client
+ * process is one producer), and each restart of a client leaves one stale id behind. */
+#define LIMITS_PRODUCERS_PER_PARTITION_MAX 1024u
+#define LIMITS_PRODUCERS_PER_SHARD_MAX 131072u
+/* Topic and partition entries one Produce request may hold (net/api_produce): each costs
+ * about 150 bytes of state while the request is in flight, against 8 bytes on the wire
+ * at least, so an unbounded count would let a 100 MiB request claim 2 GB. A producer
+ * sends each broker (shard) one request with the partitions that shard leads, at most
+ * a shard log's default registry; a request above the bound closes its connection. */
+#define LIMITS_PRODUCE_ENTRIES_MAX 131072u
+_Static_assert(LIMITS_PRODUCERS_PER_PARTITION_MAX <= LIMITS_PRODUCERS_PER_SHARD_MAX,
+	       "a partition's producers are among its shard's");
+_Static_assert(LIMITS_PRODUCE_ENTRIES_MAX >= LIMITS_SHARDLOG_PARTITIONS_MAX,
+	       "a request may carry a batch for every partition a shard leads");
 /* Topic changes (create, delete, add partitions, set config) one shard may have asked
  * for and not yet had answered (core/topics); more get -EAGAIN. Shard 0 applies them
  * one at a time, each a journal fdatasync plus a round trip to every shard, so a
@@ -219,6 +249,11 @@ _Static_assert(LIMITS_FRAME_BYTES_MAX < LIMITS_POOL_REGION_BYTES,
 	       "the largest frame must fit in a shard's default buffer pool");
 _Static_assert(LIMITS_FRAME_BYTES_MAX <= INT32_MAX,
 	       "frame_len is a u32 and Kafka's batchLength an i32: a frame must fit both");
+_Static_assert((uint64_t)LIMITS_FETCH_RESPONSE_BYTES_MAX + LIMITS_BATCH_BYTES_MAX <= INT32_MAX / 2,
+	       "a Fetch response's records, its first batch included, fit its i32 size prefix "
+	       "with room for the partition headers");
+_Static_assert(LIMITS_FETCH_WAITERS_MAX <= LIMITS_LOOP_TIMERS_MAX,
+	       "every waiting Fetch holds a loop timer");
 
 /* The topic record of core/meta.c: 19 bytes of header and id, the name, 8 bytes per
  * partition, 4 bytes of lengths per config entry. */

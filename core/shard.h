@@ -53,6 +53,10 @@ enum shard_op {
 				     * requester's change record, handed back with the reply */
 	SHARD_OP_TOPICS_UPDATE = 3, /* from shard 0: copy a topic view into the table; payload
 				     * the view (shard 0's, read only), arg the kind */
+	SHARD_OP_FETCH,	       /* to a partition's owner: a forwarded Fetch read (net/api_fetch) */
+	SHARD_OP_LIST_OFFSETS, /* to a partition's owner: a forwarded ListOffsets lookup */
+	SHARD_OP_PRODUCE,      /* to a partition's owner: a forwarded batch (core/producers) */
+	SHARD_OP_PRODUCER_ID,  /* to shard 0: an id for InitProducerId (core/producers) */
 	SHARD_OP_COUNT
 };
 

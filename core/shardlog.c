@@ -147,7 +147,12 @@ struct shardlog {
 	uint64_t pin_min;	 /* smallest pinned position, UINT64_MAX when none */
 
 	uint32_t reads_inflight;     /* disk reads not completed */
+	struct shardlog_hooks hooks; /* state kept beside the log (opts->hooks) */
 	struct shardlog_stats stats; /* counters */
+
+	shardlog_advance_fn on_advance; /* after a write moved a high watermark, or NULL */
+	void *on_advance_ctx;		/* its first argument */
+	bool advanced;			/* a high watermark moved since on_advance last ran */
 };
 
 /* ----------------------------------------------------------------------------------- */
@@ -322,6 +327,27 @@ int shardlog_partition_info(const struct shardlog *log, uint32_t partition_id,
 	return 0;
 }
 
+int shardlog_offset_for_timestamp(const struct shardlog *log, uint32_t partition_id,
+				  int64_t timestamp_ms, int64_t *offset, int64_t *max_timestamp)
+{
+	const struct shardlog_partition *p = part_lookup(log, partition_id);
+	if (!p)
+		return -ENOENT;
+	uint32_t slot;
+	int64_t found = index_offset_for_timestamp(&p->index, timestamp_ms, &slot);
+	if (found < 0 || found >= p->high_watermark)
+		return -ENODATA;
+	*offset = found;
+	*max_timestamp = index_entry_at(&p->index, slot)->max_timestamp;
+	return 0;
+}
+
+void shardlog_on_advance(struct shardlog *log, shardlog_advance_fn fn, void *ctx)
+{
+	log->on_advance = fn;
+	log->on_advance_ctx = ctx;
+}
+
 int shardlog_set_retention(struct shardlog *log, uint32_t partition_id, int64_t retention_ms,
 			   int64_t retention_bytes)
 {
@@ -386,11 +412,24 @@ static void waiters_apply_written(struct shardlog *log)
 		    &log->waiters[log->w_written & (LIMITS_SHARDLOG_APPENDS_WAITING_MAX - 1)];
 		if (w->end > log->written)
 			break;
-		struct shardlog_partition *p = &log->parts[w->partition];
-		if (w->next_offset > p->high_watermark)
+		struct shardlog_partition *p =
+		    w->partition == SHARDLOG_NONE ? NULL : &log->parts[w->partition];
+		if (p && w->next_offset > p->high_watermark) {
 			p->high_watermark = w->next_offset;
+			log->advanced = true;
+		}
 		log->w_written++;
 	}
+}
+
+/* Tells the on_advance callback, once, that high watermarks moved. */
+static void advance_notify(struct shardlog *log)
+{
+	if (!log->advanced)
+		return;
+	log->advanced = false;
+	if (log->on_advance)
+		log->on_advance(log->on_advance_ctx, log);
 }
 
 /* Releases, in append order, the waiters whose condition holds. A callback may append:
@@ -491,7 +530,9 @@ int shardlog_checkpoint(struct shardlog *log)
 	for (uint32_t i = 0; i < log->parts_count; i++)
 		bytes += CKPT_PARTITION_BYTES +
 			 (uint64_t)CKPT_ENTRY_BYTES * entries_below(&log->parts[i].index, c);
-	if (bytes > LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX) {
+	uint64_t extra = log->hooks.save_bytes ? log->hooks.save_bytes(log->hooks.ctx) : 0;
+	bytes += extra;
+	if (bytes > LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX || extra > UINT32_MAX) {
 		LOG_ERROR("shardlog: shard %u: checkpoint of %" PRIu64 " bytes exceeds "
 			  "LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX; not written",
 			  log->shard_id, bytes);
@@ -522,13 +563,17 @@ int shardlog_checkpoint(struct shardlog *log)
 			p += CKPT_ENTRY_BYTES;
 		}
 	}
+	if (extra > 0) {
+		log->hooks.save(log->hooks.ctx, p, extra);
+		p += extra;
+	}
 	ASSERT((uint64_t)(p - buf) == bytes);
 	put_u32(buf, SHARDLOG_CHECKPOINT_MAGIC);
 	put_u32(buf + 4, SHARDLOG_CHECKPOINT_VERSION);
 	put_u32(buf + 12, log->shard_id);
 	put_u64(buf + 16, c);
 	put_u32(buf + 24, log->parts_count);
-	put_u32(buf + 28, 0);
+	put_u32(buf + 28, (uint32_t)extra);
 	put_u64(buf + 32, bytes);
 	put_u32(buf + 8, crc32c(0, buf + 12, bytes - 12));
 	ret = disk_write_atomic(log->dir_fd, SHARDLOG_CHECKPOINT_NAME, buf, bytes);
@@ -601,7 +646,12 @@ static int ckpt_load(struct shardlog *log, uint64_t *cover, const char **why)
 		goto out_free;
 	}
 	uint32_t nparts = get_u32(buf + 24);
-	const uint8_t *p = buf + CKPT_HEADER_BYTES, *end = buf + len;
+	uint32_t extra = get_u32(buf + 28);
+	if (extra > len - CKPT_HEADER_BYTES) {
+		*why = "hook state runs past the end";
+		goto out_free;
+	}
+	const uint8_t *p = buf + CKPT_HEADER_BYTES, *end = buf + len - extra;
 	for (uint32_t i = 0; i < nparts; i++) {
 		if ((size_t)(end - p) < CKPT_PARTITION_BYTES) {
 			*why = "truncated partition record";
@@ -659,6 +709,10 @@ static int ckpt_load(struct shardlog *log, uint64_t *cover, const char **why)
 	}
 	if (p != end) {
 		*why = "trailing bytes";
+		goto out_reset;
+	}
+	if (extra > 0 && log->hooks.load && log->hooks.load(log->hooks.ctx, end, extra) < 0) {
+		*why = "hook state refused";
 		goto out_reset;
 	}
 	*cover = c;
@@ -834,6 +888,7 @@ static void shardlog_on_write(void *ctx, struct loop *loop, const struct io_urin
 	flush_cqe_done(log);
 	waiters_apply_written(log);
 	waiters_release(log);
+	advance_notify(log);
 }
 
 static void shardlog_on_sync(void *ctx, struct loop *loop, const struct io_uring_cqe *cqe)
@@ -986,6 +1041,41 @@ int64_t shardlog_append(struct shardlog *log, uint32_t partition_id, const void 
 	log->stats.append_bytes += len;
 	log->stats.append_records += (uint64_t)bh.record_count;
 	return base;
+}
+
+int shardlog_barrier(struct shardlog *log, shardlog_append_fn done, void *ctx)
+{
+	if (log->failed)
+		return log->failed;
+	bool sync = log->fsync == SHARDLOG_FSYNC_ALWAYS;
+	uint64_t end = log->tail;
+	if (end <= log->written && (!sync || end <= log->synced))
+		return 1;
+	if (log->w_tail - log->w_head == LIMITS_SHARDLOG_APPENDS_WAITING_MAX) {
+		log->stats.append_backpressure++;
+		return -EAGAIN;
+	}
+	/* A waiter without a frame: released in order with the appends' waiters once the
+	 * bytes up to END are written (and synced). When they are written already, every
+	 * waiter is (ends only grow), so it joins the written ones at once. */
+	log->waiters[log->w_tail & (LIMITS_SHARDLOG_APPENDS_WAITING_MAX - 1)] =
+	    (struct shardlog_waiter){
+		.end = end,
+		.base_offset = -1,
+		.next_offset = -1,
+		.done = done,
+		.ctx = ctx,
+		.partition = SHARDLOG_NONE,
+		.durable = sync,
+	    };
+	if (end <= log->written) {
+		ASSERT(log->w_written == log->w_tail);
+		log->w_written++;
+	}
+	log->w_tail++;
+	if (sync && end > log->durable_wanted)
+		log->durable_wanted = end;
+	return 0;
 }
 
 /* ----------------------------------------------------------------------------------- */
@@ -1588,6 +1678,9 @@ static int scan_log(struct shardlog *log, struct scan *sc, uint64_t from, struct
 				out->why = "offset does not continue its partition";
 				return 0;
 			}
+			if (log->hooks.recovered_batch)
+				log->hooks.recovered_batch(log->hooks.ctx, h.partition_id, &bh,
+							   h.base_offset);
 			pos += h.frame_len;
 		}
 	}
@@ -1927,6 +2020,7 @@ int shardlog_open(struct shardlog **out, const struct shardlog_options *opts,
 	log->frame_bytes_max = frame_max;
 	log->fsync = opts->fsync;
 	log->loop = opts->loop;
+	log->hooks = opts->hooks;
 	log->pool = pool;
 	log->pin_min = UINT64_MAX;
 	log->parts_max = parts_max;
@@ -2017,6 +2111,7 @@ int shardlog_drain(struct shardlog *log)
 	for (;;) {
 		waiters_apply_written(log);
 		waiters_release(log);
+		advance_notify(log);
 		if (drained(log))
 			return log->failed;
 		shardlog_flush(log, log->loop);

@@ -45,13 +45,16 @@
  *  |   16 |  8 | covered position C: a segment start; entries below C follow;  |
  *  |      |    | recovery scans the log from C                                 |
  *  |   24 |  4 | partition count                                               |
- *  |   28 |  4 | zero                                                          |
+ *  |   28 |  4 | E: bytes of the hooks' state at the end (0 when none; files  |
+ *  |      |    | of builds before the hooks have 0 here)                       |
  *  |   32 |  8 | file length in bytes                                          |
  *  |   40 |  . | partition records, each:                                       |
  *  |      |    |   u32 partition_id | u32 entry_count | i64 log_start_offset | |
  *  |      |    |   i64 next_offset at C | then entry_count 32-byte entries:    |
  *  |      |    |   i64 base_offset | u64 position | u32 length |               |
  *  |      |    |   i32 last_offset_delta | i64 max_timestamp                   |
+ *  |  end |  E | the state shardlog_hooks.save wrote (opaque to the log)       |
+ *  |   -E |    |                                                               |
  *  +------+----+---------------------------------------------------------------+
  *
  * C is always the start of the segment holding the write position when the
@@ -123,20 +126,50 @@ enum shardlog_fsync {
 	SHARDLOG_FSYNC_NEVER = 1,  /* no fdatasync on the hot path (benchmarks) */
 };
 
+struct batch_header;
+
+/*
+ * State kept beside the log and rebuilt with it (core/producers' idempotence state): a
+ * module that derives state from the batches it appends hands these to shardlog_open.
+ * Every member may be NULL. They run on the log's thread, during shardlog_open
+ * (load, recovered_batch) or inside a checkpoint (save_bytes, save).
+ */
+struct shardlog_hooks {
+	/* Recovery: called for every batch the scan keeps (a registered partition's,
+	 * padding and skipped frames excluded), in log order, after LOAD ran (when the
+	 * checkpoint carried state). H is the batch header as stored; BASE_OFFSET its first
+	 * offset. Frames below the checkpoint's covered position are not scanned: their
+	 * state must come from LOAD. */
+	void (*recovered_batch)(void *ctx, uint32_t partition_id, const struct batch_header *h,
+				int64_t base_offset);
+	/* Checkpoint: the bytes SAVE will write, at most LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX
+	 * with the rest of the checkpoint (else the checkpoint fails with -EFBIG). */
+	size_t (*save_bytes)(void *ctx);
+	/* Checkpoint: writes exactly LEN (= save_bytes()) bytes at BUF: the state as of now,
+	 * which covers every batch appended so far (written or not). */
+	void (*save)(void *ctx, uint8_t *buf, size_t len);
+	/* Open: the LEN bytes SAVE wrote into the checkpoint being loaded (not called when it
+	 * holds none). Returns 0, or -EBADMSG (the checkpoint is then not used: the scan
+	 * starts at the first segment) leaving nothing loaded. */
+	int (*load)(void *ctx, const uint8_t *buf, size_t len);
+	void *ctx; /* their first argument */
+};
+
 struct shardlog_options {
-	const char *data_dir;	   /* DATA_DIR; the log lives in DATA_DIR/shard-NNN */
-	uint32_t shard_id;	   /* < LIMITS_SHARDS_MAX */
-	uint64_t segment_bytes;	   /* size of new segments; 0 = LIMITS_SHARDLOG_SEGMENT_BYTES;
-				    * a multiple of staging_bytes */
-	uint64_t staging_bytes;	   /* staging ring = tail cache; 0 =
-				    * LIMITS_SHARDLOG_STAGING_BYTES; a power of two of at
-				    * least LIMITS_SHARDLOG_STAGING_BYTES_MIN, carved from POOL */
-	uint32_t partitions_max;   /* partition registry capacity; 0 =
-				    * LIMITS_SHARDLOG_PARTITIONS_MAX */
-	enum shardlog_fsync fsync; /* when durable appends are released */
-	struct loop *loop;	   /* the shard's loop: one shardlog per loop */
-	struct pool *pool;	   /* the shard's pool, registered with LOOP's ring, with no
-				    * chunk allocated yet (pool_carve's rule) */
+	const char *data_dir;	     /* DATA_DIR; the log lives in DATA_DIR/shard-NNN */
+	uint32_t shard_id;	     /* < LIMITS_SHARDS_MAX */
+	uint64_t segment_bytes;	     /* size of new segments; 0 = LIMITS_SHARDLOG_SEGMENT_BYTES;
+				      * a multiple of staging_bytes */
+	uint64_t staging_bytes;	     /* staging ring = tail cache; 0 =
+				      * LIMITS_SHARDLOG_STAGING_BYTES; a power of two of at
+				      * least LIMITS_SHARDLOG_STAGING_BYTES_MIN, carved from POOL */
+	uint32_t partitions_max;     /* partition registry capacity; 0 =
+				      * LIMITS_SHARDLOG_PARTITIONS_MAX */
+	enum shardlog_fsync fsync;   /* when durable appends are released */
+	struct loop *loop;	     /* the shard's loop: one shardlog per loop */
+	struct pool *pool;	     /* the shard's pool, registered with LOOP's ring, with no
+				      * chunk allocated yet (pool_carve's rule) */
+	struct shardlog_hooks hooks; /* state kept beside the log; all NULL for none */
 };
 
 /* Counters since open. */
@@ -186,6 +219,10 @@ struct shardlog_partition_info {
 	int64_t retention_ms;	  /* -1 = unlimited */
 	int64_t retention_bytes;  /* -1 = unlimited */
 };
+
+/* Called after a write completion (or shardlog_drain) moved the high watermark of one or
+ * more partitions, once for all of them; see shardlog_on_advance. */
+typedef void (*shardlog_advance_fn)(void *ctx, struct shardlog *log);
 
 /* Called when an append is written (or synced, see above), in append order. STATUS is 0
  * or the negative errno that failed the log; BASE_OFFSET is what shardlog_append
@@ -303,6 +340,28 @@ bool shardlog_partition_has(const struct shardlog *log, uint32_t partition_id);
 int shardlog_partition_info(const struct shardlog *log, uint32_t partition_id,
 			    struct shardlog_partition_info *out);
 
+/*
+ * ListOffsets by time: the first batch of PARTITION_ID below the high watermark whose
+ * max_timestamp >= TIMESTAMP_MS (core/index's index_offset_for_timestamp, exact at batch
+ * granularity). On 0, *OFFSET is its base offset (raised to the log start offset when the
+ * start lies inside it) and *MAX_TIMESTAMP its max_timestamp; a Fetch from *OFFSET returns
+ * that batch first. Returns 0, -ENOENT (not registered) or -ENODATA (no such batch; Kafka
+ * answers offset -1). O(log batches).
+ */
+int shardlog_offset_for_timestamp(const struct shardlog *log, uint32_t partition_id,
+				  int64_t timestamp_ms, int64_t *offset, int64_t *max_timestamp);
+
+/*
+ * Sets FN(CTX, LOG) to be called whenever high watermarks moved: once per write
+ * completion (and per shardlog_drain round) that made at least one partition's new
+ * batches readable, after that completion's append callbacks ran. It says nothing about
+ * which partitions moved (a Fetch long-poll rechecks the ones it waits on with
+ * shardlog_partition_info). FN may call shardlog_append, shardlog_read and
+ * shardlog_read_release, as append callbacks may. One callback per log: a second call
+ * replaces it; FN NULL removes it.
+ */
+void shardlog_on_advance(struct shardlog *log, shardlog_advance_fn fn, void *ctx);
+
 /* Sets PARTITION_ID's retention (each -1 = unlimited, else >= 0); applied by
  * shardlog_enforce_retention. Returns 0, -ENOENT, or -EINVAL for values below -1. */
 int shardlog_set_retention(struct shardlog *log, uint32_t partition_id, int64_t retention_ms,
@@ -329,6 +388,18 @@ int shardlog_set_retention(struct shardlog *log, uint32_t partition_id, int64_t 
  */
 int64_t shardlog_append(struct shardlog *log, uint32_t partition_id, const void *batch,
 			uint32_t len, bool durable, shardlog_append_fn done, void *ctx);
+
+/*
+ * A durability barrier: DONE(CTX, status, -1) is called once everything appended so far
+ * is on disk as a durable append would be (written, and synced with fsync always), in
+ * order with the append callbacks (after those of earlier appends). For an answer that
+ * depends on earlier appends without appending (an idempotent producer's duplicate
+ * under acks=-1). Returns 0 when DONE will be called (from the loop; a sync is asked
+ * for when needed), 1 when everything is durable already (DONE is not called), or,
+ * with DONE never called, -EAGAIN (LIMITS_SHARDLOG_APPENDS_WAITING_MAX appends wait;
+ * counted as backpressure) or the log's failure errno.
+ */
+int shardlog_barrier(struct shardlog *log, shardlog_append_fn done, void *ctx);
 
 /*
  * Reads PARTITION_ID from OFFSET: whole batches in offset order, starting with the one

@@ -24,6 +24,14 @@ struct api_handler {
 static const struct api_handler api_handlers[SERVER_API_KEYS] = {
     [KAFKA_API_METADATA] = {api_metadata_handle, false},
     [KAFKA_API_API_VERSIONS] = {api_versions_handle, true},
+    [KAFKA_API_PRODUCE] = {api_produce_handle, false},
+    [KAFKA_API_INIT_PRODUCER_ID] = {api_init_producer_id_handle, false},
+    [KAFKA_API_FETCH] = {api_fetch_handle, false},
+    [KAFKA_API_LIST_OFFSETS] = {api_list_offsets_handle, false},
+    [KAFKA_API_CREATE_TOPICS] = {api_create_topics_handle, false},
+    [KAFKA_API_DELETE_TOPICS] = {api_delete_topics_handle, false},
+    [KAFKA_API_DESCRIBE_CONFIGS] = {api_describe_configs_handle, false},
+    [KAFKA_API_CREATE_PARTITIONS] = {api_create_partitions_handle, false},
 };
 
 int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len)

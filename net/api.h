@@ -105,4 +105,80 @@ int api_versions_handle(struct api_request *req);
 /* Metadata v0-8, auto-creating topics through core/topics (net/api_metadata.c). */
 int api_metadata_handle(struct api_request *req);
 
+/* CreateTopics v0-3, validate_only included, through core/topics
+ * (net/api_create_topics.c). */
+int api_create_topics_handle(struct api_request *req);
+
+/* DeleteTopics v0-3, through core/topics (net/api_delete_topics.c). */
+int api_delete_topics_handle(struct api_request *req);
+
+/* CreatePartitions v0-1, validate_only included, through core/topics
+ * (net/api_create_partitions.c). */
+int api_create_partitions_handle(struct api_request *req);
+
+/* DescribeConfigs v0-2: the broker's (this shard's) settings and a topic's configs
+ * (net/api_describe_configs.c). */
+int api_describe_configs_handle(struct api_request *req);
+
+/* True when the LEN bytes at KEY name a topic config Kafka 2.3 knows (its LogConfig
+ * names: retention.ms, cleanup.policy, ...), which CreateTopics accepts and
+ * DescribeConfigs reports (net/api_describe_configs.c holds the one table). */
+bool api_describe_configs_topic_key_known(const char *key, size_t len);
+
+/* Fetch v4-11: whole record batches straight from the shard log (zero-copy slices), the
+ * long-poll on min_bytes / max_wait_ms, forwarding of other shards' partitions
+ * (net/api_fetch.c). */
+int api_fetch_handle(struct api_request *req);
+
+struct shard;
+/* Registers SHARD_OP_FETCH on SHARD (from its thread; idempotent): the owner's side of a
+ * forwarded Fetch read. api_fetch_handle calls it for its own shard; call it at the net
+ * layer's start so that a shard serves forwarded reads before its first own Fetch. */
+void api_fetch_shard_init(struct shard *shard);
+
+/* Fetch counters of the calling shard's thread (net/api_fetch.c). */
+struct api_fetch_stats {
+	uint64_t partitions;	    /* partitions asked for */
+	uint64_t record_bytes;	    /* record bytes answered */
+	uint64_t long_polls;	    /* requests that waited for min_bytes */
+	uint64_t woken;		    /* of them, answered early because data arrived */
+	uint64_t expired;	    /* of them, answered when max_wait_ms passed */
+	uint64_t wait_list_full;    /* waits without early wake-up: the list was full */
+	uint64_t disk_reads;	    /* partition reads that went to disk */
+	uint64_t forwarded;	    /* partition reads sent to their owning shard */
+	uint64_t served_for_peers;  /* partition reads done for other shards */
+	uint64_t out_of_range;	    /* partitions answered OFFSET_OUT_OF_RANGE */
+	uint64_t read_backpressure; /* reads the shard log refused (-EAGAIN): no data */
+	uint64_t session_errors;    /* incremental fetches answered FETCH_SESSION_ID_NOT_FOUND */
+	uint32_t waiting;	    /* long-polls on the wake-up list now */
+};
+void api_fetch_stats(struct api_fetch_stats *out);
+
+/* ListOffsets v1-5: earliest, latest, by timestamp (net/api_list_offsets.c). */
+int api_list_offsets_handle(struct api_request *req);
+
+/* Registers SHARD_OP_LIST_OFFSETS on SHARD, as api_fetch_shard_init. */
+void api_list_offsets_shard_init(struct shard *shard);
+
+/* Produce v3-7: validation, idempotence and appends on the owning shard through
+ * core/producers; acks=0 never answered (net/api_produce.c). */
+int api_produce_handle(struct api_request *req);
+
+/* Produce counters of the calling shard's thread (net/api_produce.c). */
+#define API_PRODUCE_ERROR_SLOTS 84 /* Kafka error codes -1 .. 82 */
+struct api_produce_stats {
+	uint64_t requests;	 /* Produce requests decoded */
+	uint64_t partitions;	 /* partition entries in them */
+	uint64_t acks0_requests; /* of the requests, acks=0 ones (never answered) */
+	uint64_t deferred;	 /* requests that waited (acks=-1, forwarding, backpressure) */
+	uint64_t batch_bytes;	 /* bytes of the batches handed to core/producers */
+	uint64_t partitions_by_error[API_PRODUCE_ERROR_SLOTS]; /* partition answers by error
+								* code, index code + 1 */
+};
+void api_produce_stats(struct api_produce_stats *out);
+
+/* InitProducerId v0-1: a producer id for an idempotent producer; transactional ids are
+ * refused (net/api_init_producer_id.c). */
+int api_init_producer_id_handle(struct api_request *req);
+
 #endif

@@ -63,7 +63,7 @@ tests_unit_check_producers_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_producers_LDADD = $(UNIT_LDADD)
 
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh \
-	tests/integration/logdump.sh
+	tests/integration/logdump.sh tests/integration/produce.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 
 TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)

@@ -314,10 +314,17 @@ static int ckpt_read(struct shard *sh)
 		report(sh, file, UINT64_MAX, 0, "written by shard %u", get_le32(buf + 12));
 	sh->ckpt_cover = get_le64(buf + 16);
 	sh->ckpt_partitions = get_le32(buf + 24);
+	/* The last E bytes hold state kept beside the log (idempotent producers). */
+	uint32_t state_bytes = get_le32(buf + 28);
+	if (state_bytes > len - DUMP_CKPT_HEADER_BYTES) {
+		report(sh, file, UINT64_MAX, 0, "says %u bytes of producer state, the file has %zu",
+		       state_bytes, len);
+		goto out_free;
+	}
 
 	/* Two passes: count the entries, then keep them. */
 	uint64_t entries = 0;
-	const uint8_t *p = buf + DUMP_CKPT_HEADER_BYTES, *end = buf + len;
+	const uint8_t *p = buf + DUMP_CKPT_HEADER_BYTES, *end = buf + len - state_bytes;
 	for (uint32_t i = 0; i < sh->ckpt_partitions; i++) {
 		if ((size_t)(end - p) < DUMP_CKPT_PARTITION_BYTES) {
 			report(sh, file, UINT64_MAX, 0, "partition record %u of %u is truncated", i,

@@ -699,6 +699,131 @@ START_TEST(test_read_edges)
 }
 END_TEST
 
+/* ListOffsets by time through the log: the first batch below the high watermark whose
+ * max_timestamp reaches the target, raised to the log start offset. */
+START_TEST(test_offset_for_timestamp)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 2);
+	env_open(&env);
+	struct model m;
+	model_init(&m, 2, 1);
+	int64_t off, ts;
+	ck_assert_int_eq(shardlog_offset_for_timestamp(env.log, 1, 0, &off, &ts), -ENODATA);
+	ck_assert_int_eq(shardlog_offset_for_timestamp(env.log, 42, 0, &off, &ts), -ENOENT);
+	/* batches of 3 records: offsets 0-2 at 1000-1002, 3-5 at 2000-2002, 6-8 at 3000-3002 */
+	for (uint32_t k = 0; k < 3; k++) {
+		struct recipe r = recipe_for(1, k, 3, 50);
+		r.timestamp = 1000 * (k + 1);
+		append_retry(&env, &m, &m.parts[0], &r, false, NULL, NULL);
+	}
+	/* appended, not written: below the high watermark there is nothing */
+	ck_assert_int_eq(shardlog_offset_for_timestamp(env.log, 1, 0, &off, &ts), -ENODATA);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	static const struct {
+		int64_t target, offset, max_ts;
+	} cases[] = {
+	    {-5, 0, 1002},   {1000, 0, 1002}, {1002, 0, 1002}, {1003, 3, 2002},
+	    {2001, 3, 2002}, {2002, 3, 2002}, {2500, 6, 3002}, {3002, 6, 3002},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		off = ts = -7;
+		ck_assert_int_eq(
+		    shardlog_offset_for_timestamp(env.log, 1, cases[i].target, &off, &ts), 0);
+		ck_assert_int_eq(off, cases[i].offset);
+		ck_assert_int_eq(ts, cases[i].max_ts);
+	}
+	ck_assert_int_eq(shardlog_offset_for_timestamp(env.log, 1, 3003, &off, &ts), -ENODATA);
+	ck_assert_int_eq(shardlog_offset_for_timestamp(env.log, 2, 0, &off, &ts), -ENODATA);
+	/* retention moved the start past the first batch: it is not found any more */
+	ck_assert_int_eq(shardlog_set_retention(env.log, 1, 500, -1), 0);
+	ck_assert_int_ge(shardlog_enforce_retention(env.log, 1503), 0); /* drops max 1002 */
+	ck_assert_int_eq(shardlog_offset_for_timestamp(env.log, 1, -5, &off, &ts), 0);
+	ck_assert_int_eq(off, 3);
+	ck_assert_int_eq(ts, 2002);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* The on-advance callback: once per write completion that moved high watermarks, after
+ * the append callbacks, with the new data readable from inside it; never without new
+ * data; removed with NULL. */
+struct advance_probe {
+	struct shardlog *log;
+	uint32_t calls;
+	uint32_t appended_before; /* append callbacks run before the last advance call */
+	uint32_t append_calls;	  /* append callbacks run so far */
+	int64_t hwm_seen;	  /* partition 1's high watermark in the last call */
+	int read_ret;		  /* shardlog_read of the newest batch from inside the call */
+};
+
+static void probe_appended(void *ctx, int status, int64_t base)
+{
+	struct advance_probe *p = ctx;
+	ck_assert_int_eq(status, 0);
+	p->append_calls++;
+}
+
+static void probe_advance(void *ctx, struct shardlog *log)
+{
+	struct advance_probe *p = ctx;
+	ck_assert_ptr_eq(log, p->log);
+	p->calls++;
+	p->appended_before = p->append_calls;
+	struct shardlog_partition_info info;
+	ck_assert_int_eq(shardlog_partition_info(log, 1, &info), 0);
+	p->hwm_seen = info.high_watermark;
+	static struct shardlog_read rd;
+	p->read_ret = shardlog_read(log, 1, info.high_watermark - 1, 1, &rd, NULL, NULL);
+	if (p->read_ret == 0)
+		shardlog_read_release(log, &rd);
+}
+
+START_TEST(test_on_advance)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 2);
+	env.opts.fsync = SHARDLOG_FSYNC_NEVER;
+	env_open(&env);
+	struct model m;
+	model_init(&m, 2, 1);
+	static struct advance_probe probe;
+	memset(&probe, 0, sizeof(probe));
+	probe.log = env.log;
+	shardlog_on_advance(env.log, probe_advance, &probe);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_ge(loop_run_once(&env.loop, false), 0);
+	ck_assert_uint_eq(probe.calls, 0); /* nothing written: no call */
+
+	for (uint32_t k = 0; k < 20; k++) {
+		struct recipe r = recipe_for(1, k, 2, 100);
+		append_retry(&env, &m, &m.parts[0], &r, false, probe_appended, &probe);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_uint_ge(probe.calls, 1);
+	ck_assert_uint_le(probe.calls, 20); /* one per write, not per batch */
+	ck_assert_uint_eq(probe.appended_before, 20);
+	ck_assert_int_eq(probe.hwm_seen, 40);
+	ck_assert_int_eq(probe.read_ret, 0); /* the new batch is readable from the call */
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.write_ops, probe.calls);
+
+	uint32_t calls = probe.calls;
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_ge(loop_run_once(&env.loop, false), 0);
+	ck_assert_uint_eq(probe.calls, calls); /* no new data: no call */
+
+	shardlog_on_advance(env.log, NULL, NULL);
+	struct recipe r = recipe_for(2, 0, 1, 100);
+	append_retry(&env, &m, &m.parts[1], &r, false, NULL, NULL);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_uint_eq(probe.calls, calls); /* removed */
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
 /* Bad input and limits on append. */
 START_TEST(test_append_rejects)
 {
@@ -1345,6 +1470,185 @@ END_TEST
 /* ----------------------------------------------------------------------------------- */
 
 /* Finds a directory where files open with O_DIRECT (tmpfs may refuse it). */
+/* ----------------------------------------------------------------------------------- */
+/* durability barrier and the hooks for state kept beside the log */
+
+/* A barrier is released in order with the append callbacks, after a sync when only a
+ * sync is missing, and answers at once (1) when everything is durable. */
+START_TEST(test_barrier_in_order)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 1);
+	env_open(&env);
+	static struct order_log o;
+	static uint8_t buf[4 * KIB];
+	struct recipe r = recipe_for(1, 0, 1, 100);
+	uint32_t len = batch_build(&r, buf, sizeof(buf));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, on_appended, &o), i);
+	ck_assert_int_eq(shardlog_barrier(env.log, on_appended, &o), 0);
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, true, on_appended, &o), 3);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_uint_eq(o.n, 5);
+	const int64_t want[5] = {0, 1, 2, -1, 3};
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(o.status[i], 0);
+		ck_assert_int_eq(o.bases[i], want[i]);
+	}
+	ck_assert_int_eq(shardlog_barrier(env.log, on_appended, &o), 1); /* all synced */
+
+	/* written but not synced: the barrier asks for a sync of its own */
+	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), 4);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_lt(st.synced_position, st.written_position);
+	ck_assert_int_eq(shardlog_barrier(env.log, on_appended, &o), 0);
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	ck_assert_uint_eq(o.n, 6);
+	ck_assert_int_eq(o.bases[5], -1);
+	st = env_stats(&env);
+	ck_assert_uint_eq(st.synced_position, st.written_position);
+	env_done(&env);
+}
+END_TEST
+
+/* What the hooks saw. */
+static struct hook_log {
+	uint32_t batches;     /* recovered_batch calls */
+	int64_t first_base;   /* base offset of the first one */
+	int64_t last_base;    /* and of the last one */
+	int64_t producer_sum; /* sum of their producer ids */
+	bool in_order;	      /* base offsets rose by one batch each time */
+	uint32_t loads;	      /* load calls */
+	size_t load_len;      /* bytes the last load got */
+	bool load_matched;    /* they were what save wrote */
+	int load_result;      /* what load returns */
+	uint32_t state;	      /* changes what save writes */
+} hooks_seen;
+
+static void hook_batch(void *ctx, uint32_t partition_id, const struct batch_header *h,
+		       int64_t base_offset)
+{
+	struct hook_log *hl = ctx;
+	ck_assert_uint_eq(partition_id, 1);
+	ck_assert_int_eq(h->base_offset, base_offset);
+	if (hl->batches == 0) {
+		hl->first_base = base_offset;
+		hl->in_order = true;
+	} else if (base_offset != hl->last_base + 1) {
+		hl->in_order = false;
+	}
+	hl->last_base = base_offset;
+	hl->producer_sum += h->producer_id;
+	hl->batches++;
+}
+
+static size_t hook_save_bytes(void *ctx)
+{
+	return 37;
+}
+
+static void hook_save(void *ctx, uint8_t *buf, size_t len)
+{
+	struct hook_log *hl = ctx;
+	ck_assert_uint_eq(len, 37);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(hl->state * 7 + i);
+}
+
+static int hook_load(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct hook_log *hl = ctx;
+	hl->loads++;
+	hl->load_len = len;
+	hl->load_matched = len == 37;
+	for (size_t i = 0; i < len && hl->load_matched; i++)
+		hl->load_matched = buf[i] == (uint8_t)(hl->state * 7 + i);
+	return hl->load_result;
+}
+
+/* Makes the batch at BUF (LEN bytes) carry producer id PID, and reseals its CRC. */
+static void batch_set_producer(uint8_t *buf, uint32_t len, int64_t pid)
+{
+	put_be(buf + 43, (uint64_t)pid, 8);
+	put_be(buf + 51, 0, 2);
+	put_be(buf + 53, 0, 4);
+	put_be(buf + 17, crc32c(0, buf + BATCH_CRC_START, len - BATCH_CRC_START), 4);
+}
+
+static void hooks_reopen(struct env *env, int load_result)
+{
+	hooks_seen.batches = 0;
+	hooks_seen.producer_sum = 0;
+	hooks_seen.loads = 0;
+	hooks_seen.load_len = 0;
+	hooks_seen.load_matched = false;
+	hooks_seen.load_result = load_result;
+	env_open(env);
+}
+
+/* The checkpoint carries the hooks' state; recovery hands it to load and then feeds
+ * the batches after the covered position in order; a refused state means a full scan. */
+START_TEST(test_hooks_state_and_scan)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 1);
+	env.opts.hooks = (struct shardlog_hooks){.recovered_batch = hook_batch,
+						 .save_bytes = hook_save_bytes,
+						 .save = hook_save,
+						 .load = hook_load,
+						 .ctx = &hooks_seen};
+	hooks_seen.state = 3;
+	hooks_reopen(&env, 0);
+	ck_assert_uint_eq(hooks_seen.loads, 0); /* a new log has no checkpoint */
+	static uint8_t buf[8 * KIB];
+	const uint32_t n = 700; /* ~3.5 MiB of 5 KiB frames: three full segments */
+	int64_t psum = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct recipe r = recipe_for(1, i, 1, 5000);
+		uint32_t len = batch_build(&r, buf, sizeof(buf));
+		batch_set_producer(buf, len, 1000 + i);
+		psum += 1000 + i;
+		int64_t base;
+		while ((base = shardlog_append(env.log, 1, buf, len, false, NULL, NULL)) == -EAGAIN)
+			ck_assert_int_ge(loop_run_once(&env.loop, true), 0);
+		ck_assert_int_eq(base, i);
+	}
+	hooks_seen.state = 5;
+	env_close(&env); /* writes the checkpoint with state 5 */
+
+	hooks_reopen(&env, 0);
+	ck_assert_uint_eq(hooks_seen.loads, 1);
+	ck_assert(hooks_seen.load_matched);
+	/* only the active segment was scanned, its batches in order up to the end */
+	ck_assert_uint_gt(hooks_seen.batches, 0);
+	ck_assert_uint_lt(hooks_seen.batches, n / 2);
+	ck_assert(hooks_seen.in_order);
+	ck_assert_int_eq(hooks_seen.last_base, n - 1);
+	env_close(&env);
+
+	/* a refused state: the checkpoint is not used, every batch is fed */
+	hooks_reopen(&env, -EBADMSG);
+	ck_assert_uint_eq(hooks_seen.loads, 1);
+	ck_assert_uint_eq(hooks_seen.batches, n);
+	ck_assert_int_eq(hooks_seen.first_base, 0);
+	ck_assert(hooks_seen.in_order);
+	ck_assert_int_eq(hooks_seen.producer_sum, psum);
+	struct shardlog_partition_info info;
+	ck_assert_int_eq(shardlog_partition_info(env.log, 1, &info), 0);
+	ck_assert_int_eq(info.next_offset, n);
+	env_close(&env);
+
+	/* a log opened without hooks skips the state and keeps its offsets */
+	env.opts.hooks = (struct shardlog_hooks){0};
+	env_open(&env);
+	ck_assert_int_eq(shardlog_partition_info(env.log, 1, &info), 0);
+	ck_assert_int_eq(info.next_offset, n);
+	ck_assert_uint_lt(env_stats(&env).recovery_frames, n / 2); /* the checkpoint was used */
+	env_done(&env);
+}
+END_TEST
+
 static bool try_base(const char *dir)
 {
 	char path[600];
@@ -1398,6 +1702,8 @@ int main(void)
 	add_case(s, "restart_other_sizes", test_restart_other_sizes);
 	add_case(s, "cache_and_disk_reads_equal", test_cache_and_disk_reads_equal);
 	add_case(s, "read_edges", test_read_edges);
+	add_case(s, "offset_for_timestamp", test_offset_for_timestamp);
+	add_case(s, "on_advance", test_on_advance);
 	add_case(s, "append_rejects", test_append_rejects);
 	add_case(s, "partition_registry", test_partition_registry);
 	add_case(s, "segments_roll_over", test_segments_roll_over);
@@ -1413,5 +1719,7 @@ int main(void)
 	add_case(s, "durable_waiters_in_order", test_durable_waiters_in_order);
 	add_case(s, "backpressure", test_backpressure);
 	add_case(s, "write_error_fails_waiters", test_write_error_fails_waiters);
+	add_case(s, "barrier_in_order", test_barrier_in_order);
+	add_case(s, "hooks_state_and_scan", test_hooks_state_and_scan);
 	return unit_run(s);
 }
