@@ -538,6 +538,11 @@ static int server_start(struct shard *shard, void *ctx, char *err, size_t err_le
 	loop_on(s->loop, LOOP_KIND_NET_CANCEL, server_on_cancel, s);
 	server_arm_accept(s); /* submitted with the loop's first turn */
 	shard->layer_state[index] = s;
+	/* Peers forward reads of this shard's partitions from their first request on. */
+	if (s->topics) {
+		api_fetch_shard_init(shard);
+		api_list_offsets_shard_init(shard);
+	}
 	LOG_INFO("net: listening on %s port %u, %u connection slots, %u receive buffers of %u KiB, "
 		 "advertised as %s:%u%s",
 		 cfg->listen_host, (unsigned)s->port, s->conn_count, s->buf_count,
