@@ -4,7 +4,7 @@ UNIT_TESTS = tests/unit/check_loop tests/unit/check_ring tests/unit/check_mesh t
 	tests/unit/check_index tests/unit/check_meta tests/unit/check_shardlog \
 	tests/unit/check_shardlog_crash tests/unit/check_wire \
 	tests/unit/check_shard tests/unit/check_broker tests/unit/check_conn \
-	tests/unit/check_producers
+	tests/unit/check_producers tests/unit/check_bench_hist tests/unit/check_bench_batch
 check_PROGRAMS += $(UNIT_TESTS)
 noinst_HEADERS += tests/unit/unit.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -61,10 +61,17 @@ tests_unit_check_conn_LDADD = $(UNIT_LDADD)
 tests_unit_check_producers_SOURCES = tests/unit/check_producers.c
 tests_unit_check_producers_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_producers_LDADD = $(UNIT_LDADD)
+tests_unit_check_bench_hist_SOURCES = tests/unit/check_bench_hist.c tools/bench_hist.c
+tests_unit_check_bench_hist_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_bench_hist_LDADD = $(UNIT_LDADD)
+tests_unit_check_bench_batch_SOURCES = tests/unit/check_bench_batch.c tools/bench_batch.c
+tests_unit_check_bench_batch_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_bench_batch_LDADD = $(UNIT_LDADD)
 
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh \
 	tests/integration/logdump.sh tests/integration/produce.sh tests/integration/fetch-edges.sh \
-	tests/integration/kcat-roundtrip.sh tests/integration/confluent-roundtrip.sh
+	tests/integration/kcat-roundtrip.sh tests/integration/confluent-roundtrip.sh \
+	tests/integration/bench-smoke.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS) tests/integration/kafka_wire.py \
 	tests/integration/fetch_edges.py tests/integration/kcat_roundtrip.py \
 	tests/integration/confluent_roundtrip.py

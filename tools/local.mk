@@ -8,3 +8,7 @@ tools_sluice_logbench_SOURCES = tools/sluice-logbench.c
 tools_sluice_logbench_LDADD = $(SLUICE_LIBS)
 tools_sluice_logdump_SOURCES = tools/sluice-logdump.c
 tools_sluice_logdump_LDADD = $(SLUICE_LIBS)
+bin_PROGRAMS += tools/sluice-bench
+tools_sluice_bench_SOURCES = tools/sluice-bench.c tools/bench_hist.c tools/bench_hist.h \
+	tools/bench_batch.c tools/bench_batch.h
+tools_sluice_bench_LDADD = $(SLUICE_LIBS)
