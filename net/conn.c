@@ -317,7 +317,11 @@ void conn_on_recv(struct conn *c, const struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		c->recv_armed = false;
 		c->recv_cancelling = false;
-		if (cqe->res == 0) {
+		if (cqe->res == 0 && c->rx_end > c->rx_start) {
+			/* A frame cut short by the client's close: bad input, counted. */
+			s->stats.truncated_frames++;
+			conn_close(c, "closed by the client in the middle of a frame");
+		} else if (cqe->res == 0) {
 			conn_close(c, "closed by the client");
 		} else if (cqe->res == -ENOBUFS) {
 			s->stats.recv_no_buffers++; /* conn_after re-arms */

@@ -585,14 +585,15 @@ static void server_log_stats(const struct server *s)
 					       kafka_api_name((int16_t)k),
 					       (unsigned long long)st->requests_by_api[k]);
 	LOG_INFO("net: stats: accepted=%llu refused=%llu closed=%llu open_max=%u requests=%llu "
-		 "bad_frames=%llu oversized_frames=%llu unknown_api_keys=%llu "
+		 "bad_frames=%llu oversized_frames=%llu truncated_frames=%llu unknown_api_keys=%llu "
 		 "unsupported_versions=%llu unimplemented=%llu bad_requests=%llu bytes_in=%llu "
 		 "bytes_out=%llu sends=%llu sends_short=%llu recv_no_buffers=%llu "
 		 "paused_inflight=%llu paused_budget=%llu assembly_bytes_max=%llu;%s",
 		 (unsigned long long)st->conns_accepted, (unsigned long long)st->conns_refused,
 		 (unsigned long long)st->conns_closed, st->conns_open_max,
 		 (unsigned long long)st->requests, (unsigned long long)st->bad_frames,
-		 (unsigned long long)st->oversized_frames, (unsigned long long)st->unknown_api_keys,
+		 (unsigned long long)st->oversized_frames, (unsigned long long)st->truncated_frames,
+		 (unsigned long long)st->unknown_api_keys,
 		 (unsigned long long)st->unsupported_versions,
 		 (unsigned long long)st->unimplemented, (unsigned long long)st->bad_requests,
 		 (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,

@@ -49,6 +49,7 @@ struct server_stats {
 	uint64_t requests_by_api[SERVER_API_KEYS]; /* of them, by API key */
 	uint64_t bad_frames;			   /* negative size or unreadable header: closed */
 	uint64_t oversized_frames;		   /* size above socket.request.max.bytes: closed */
+	uint64_t truncated_frames;		   /* the client closed in the middle of a frame */
 	uint64_t unknown_api_keys;		   /* a key sluice does not advertise: closed */
 	uint64_t unsupported_versions;		   /* outside the accepted range: closed, except
 						    * ApiVersions, answered with error 35 */

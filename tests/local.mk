@@ -71,9 +71,9 @@ tests_unit_check_bench_batch_LDADD = $(UNIT_LDADD)
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh \
 	tests/integration/logdump.sh tests/integration/produce.sh tests/integration/fetch-edges.sh \
 	tests/integration/kcat-roundtrip.sh tests/integration/confluent-roundtrip.sh \
-	tests/integration/bench-smoke.sh
+	tests/integration/bench-smoke.sh tests/integration/admin.sh tests/integration/bad-input.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS) tests/integration/kafka_wire.py \
 	tests/integration/fetch_edges.py tests/integration/kcat_roundtrip.py \
-	tests/integration/confluent_roundtrip.py
+	tests/integration/confluent_roundtrip.py tests/integration/admin_client.py
 
 TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
