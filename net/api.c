@@ -34,6 +34,11 @@ static const struct api_handler api_handlers[SERVER_API_KEYS] = {
     [KAFKA_API_CREATE_PARTITIONS] = {api_create_partitions_handle, false},
 };
 
+bool api_implemented(int16_t api_key)
+{
+	return api_key >= 0 && api_key < SERVER_API_KEYS && api_handlers[api_key].handle != NULL;
+}
+
 int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len)
 {
 	struct server *s = c->server;

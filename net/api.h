@@ -71,6 +71,11 @@ struct api_request {
  * MSG is only read during the call. */
 int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len);
 
+/* True when API_KEY has a handler. ApiVersions advertises only these, so a client
+ * never plans on an API that would close its connection (the consumer-group APIs of
+ * DESIGN §4 join the list with their handlers). */
+bool api_implemented(int16_t api_key);
+
 /* ---- answering (handlers) ---- */
 
 /* Starts REQ's response in a new buffer with room for BODY_BYTES bytes after the size

@@ -28,17 +28,21 @@
 int api_versions_handle(struct api_request *req)
 {
 	bool supported = kafka_api_version_supported(KAFKA_API_API_VERSIONS, req->api_version);
-	size_t count = kafka_api_range_count();
-	size_t body = 2 + 4 + count * 6 + 4;
+	size_t count = kafka_api_range_count(), listed = 0;
+	for (size_t i = 0; i < count; i++)
+		listed += api_implemented(kafka_api_range_at(i)->api_key);
+	size_t body = 2 + 4 + listed * 6 + 4;
 	struct wire_writer w;
 	if (api_response_begin(req, body, &w) < 0) {
 		api_fail(req, "out of memory");
 		return 0;
 	}
 	wire_write_i16(&w, supported ? KERR_NONE : KERR_UNSUPPORTED_VERSION);
-	wire_write_array_len(&w, (int32_t)count);
+	wire_write_array_len(&w, (int32_t)listed);
 	for (size_t i = 0; i < count; i++) {
 		const struct kafka_api_range *range = kafka_api_range_at(i);
+		if (!api_implemented(range->api_key))
+			continue;
 		wire_write_i16(&w, range->api_key);
 		wire_write_i16(&w, range->advertised_min_version);
 		wire_write_i16(&w, range->max_version);

@@ -29,10 +29,11 @@ cat >"$TEST_TMP/client.py" <<'EOF'
 import socket, struct, sys, time
 
 HOST = "127.0.0.1"
-# DESIGN §4's accepted maxima; every API is advertised from version 0.
-DESIGN = [(0, 7), (1, 11), (2, 5), (3, 8), (8, 7), (9, 5), (10, 2), (11, 5), (12, 3),
-          (13, 2), (14, 3), (15, 3), (16, 2), (17, 1), (18, 2), (19, 3), (20, 3), (22, 1),
-          (32, 2), (36, 1), (37, 1)]
+# DESIGN §4's accepted maxima; every API is advertised from version 0, and only the
+# APIs sluice answers today are advertised (the consumer-group and SASL APIs of
+# DESIGN §4 join with their handlers: keys 8-17 and 36).
+DESIGN = [(0, 7), (1, 11), (2, 5), (3, 8), (18, 2), (19, 3), (20, 3), (22, 1),
+          (32, 2), (37, 1)]
 
 
 def report(good, what):
@@ -161,7 +162,7 @@ def cmd_good(port, shards):
     s.sendall(frame(header(18, 0, 11)))
     got = response(s)
     report(got == api_versions_expected(11, 0, False),
-           "ApiVersions v0: error 0 and the 21 APIs of DESIGN §4 from version 0, no throttle")
+           "ApiVersions v0: error 0 and every API sluice answers, from version 0, no throttle")
     s.sendall(frame(header(18, 2, 12)))
     got = response(s)
     report(got == api_versions_expected(12, 0, True),
