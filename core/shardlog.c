@@ -4,7 +4,8 @@
  * (one WRITE_FIXED per flush, a linked fdatasync when a durable append waits), release
  * of waiters in append order, high watermarks, reads from the ring (pinned) or from
  * disk (READ_FIXED into pool chunks, frame CRC checked), the partition registry,
- * segment roll-over, checkpoints, recovery and retention. It does not validate batch
+ * segment roll-over, segment index files (written at the roll, read back and rebuilt
+ * when needed at open), checkpoints, recovery and retention. It does not validate batch
  * CRCs on append (the Produce path does) and does no compaction.
  *
  * Positions (all shard-log byte positions, nondecreasing over the log's life):
@@ -60,8 +61,17 @@ struct shardlog_partition {
 	int64_t pending_start;	 /* recovery: a checkpointed log start above next, or -1 */
 	int64_t ckpt_start;	 /* recovery: the checkpointed log start; frames after the
 				  * covered position that end below it were trimmed: skipped */
+	int64_t ckpt_next;	 /* recovery: the version 2 checkpoint's next offset at its
+				  * covered position, or -1 (no record for it) */
 	uint32_t id;		 /* broker-wide partition id */
 	bool known;		 /* next offset known (checkpoint or a frame seen) */
+};
+
+/* A growable array of segment index entries, in position order. */
+struct segents {
+	struct shardlog_index_entry *v; /* entries */
+	uint32_t count;			/* used */
+	uint32_t cap;			/* allocated */
 };
 
 /* One segment file. Segments are sorted by start and contiguous. */
@@ -126,6 +136,10 @@ struct shardlog {
 
 	struct shardlog_segment *segments; /* LIMITS_SHARDLOG_SEGMENTS_MAX slots */
 	uint32_t segment_count;		   /* segment files */
+	struct segents seg_entries;	   /* every frame from seg_entries_from on (the
+					    * segment being written, maybe the next one's
+					    * first frames): its index file at the roll */
+	uint64_t seg_entries_from;	   /* seg_entries is complete from here on */
 
 	struct shardlog_partition *parts; /* parts_max slots, parts_count used */
 	uint32_t parts_count;		  /* registered partitions */
@@ -253,6 +267,200 @@ bool shardlog_segment_parse(const char *name, uint64_t *start)
 	return true;
 }
 
+const char *shardlog_index_name(char *buf, uint64_t start)
+{
+	snprintf(buf, SHARDLOG_SEGMENT_NAME_BYTES, "%020" PRIu64 "%s", start,
+		 SHARDLOG_INDEX_SUFFIX);
+	return buf;
+}
+
+bool shardlog_index_parse(const char *name, uint64_t *start)
+{
+	for (int i = 0; i < 20; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	if (strcmp(name + 20, SHARDLOG_INDEX_SUFFIX) != 0)
+		return false;
+	char seg[SHARDLOG_SEGMENT_NAME_BYTES];
+	memcpy(seg, name, 20);
+	strcpy(seg + 20, SHARDLOG_SEGMENT_SUFFIX);
+	return shardlog_segment_parse(seg, start);
+}
+
+/* ----------------------------------------------------------------------------------- */
+/* segment index files */
+
+uint64_t shardlog_index_bytes_max(uint64_t segment_size)
+{
+	return SHARDLOG_INDEX_HEADER_BYTES + segment_size /
+						 (FRAME_HEADER_BYTES + BATCH_HEADER_BYTES) *
+						 (uint64_t)SHARDLOG_INDEX_ENTRY_BYTES;
+}
+
+void shardlog_index_entry_get(const uint8_t *buf, uint32_t i, struct shardlog_index_entry *out)
+{
+	const uint8_t *p =
+	    buf + SHARDLOG_INDEX_HEADER_BYTES + (size_t)i * SHARDLOG_INDEX_ENTRY_BYTES;
+	out->partition_id = get_u32(p);
+	out->length = get_u32(p + 4);
+	out->base_offset = (int64_t)get_u64(p + 8);
+	out->position = get_u64(p + 16);
+	out->last_offset_delta = (int32_t)get_u32(p + 24);
+	out->max_timestamp = (int64_t)get_u64(p + 32);
+}
+
+int shardlog_index_check(const uint8_t *buf, size_t len, uint32_t shard_id, uint64_t seg_start,
+			 uint64_t seg_size, uint32_t *count, const char **why)
+{
+	if (len < SHARDLOG_INDEX_HEADER_BYTES) {
+		*why = "shorter than its header";
+		return -EBADMSG;
+	}
+	if (get_u32(buf) != SHARDLOG_INDEX_MAGIC || get_u32(buf + 4) != SHARDLOG_INDEX_VERSION) {
+		*why = "bad magic or version";
+		return -EBADMSG;
+	}
+	uint32_t n = get_u32(buf + 32);
+	if ((uint64_t)len !=
+	    SHARDLOG_INDEX_HEADER_BYTES + (uint64_t)n * SHARDLOG_INDEX_ENTRY_BYTES) {
+		*why = "length differs from its entry count";
+		return -EBADMSG;
+	}
+	if (get_u32(buf + 8) != crc32c(0, buf + 12, len - 12)) {
+		*why = "bad crc";
+		return -EBADMSG;
+	}
+	if (get_u32(buf + 12) != shard_id) {
+		*why = "written by another shard";
+		return -EBADMSG;
+	}
+	if (get_u64(buf + 16) != seg_start || get_u64(buf + 24) != seg_size) {
+		*why = "written for another segment start or size";
+		return -EBADMSG;
+	}
+	uint64_t next = seg_start;
+	for (uint32_t i = 0; i < n; i++) {
+		struct shardlog_index_entry e;
+		shardlog_index_entry_get(buf, i, &e);
+		if (e.length < FRAME_HEADER_BYTES + BATCH_HEADER_BYTES || e.position < next ||
+		    e.position > seg_start + seg_size ||
+		    e.length > seg_start + seg_size - e.position || e.base_offset < 0 ||
+		    e.last_offset_delta < 0) {
+			*why = "an entry lies outside the segment, overlaps the one before or "
+			       "is malformed";
+			return -EBADMSG;
+		}
+		next = e.position + e.length;
+	}
+	*count = n;
+	return 0;
+}
+
+/* Makes room for MORE entries in SE. Returns 0 or -ENOMEM. */
+static int segents_reserve(struct segents *se, uint32_t more)
+{
+	if (se->cap - se->count >= more)
+		return 0;
+	uint64_t cap = se->cap ? se->cap : 1024;
+	while (cap - se->count < more)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	void *nv = realloc(se->v, cap * sizeof(*se->v));
+	if (!nv)
+		return -ENOMEM;
+	se->v = nv;
+	se->cap = (uint32_t)cap;
+	return 0;
+}
+
+/* Appends E to SE. Returns 0 or -ENOMEM. */
+static int segents_push(struct segents *se, const struct shardlog_index_entry *e)
+{
+	int ret = segents_reserve(se, 1);
+	if (ret < 0)
+		return ret;
+	se->v[se->count++] = *e;
+	return 0;
+}
+
+/* Writes the index file of LOG's segment [START, START + SIZE) holding the COUNT
+ * entries at V (position order), atomically. Returns 0 or a negative errno (logged). */
+static int segidx_write(struct shardlog *log, uint64_t start, uint64_t size,
+			const struct shardlog_index_entry *v, uint32_t count)
+{
+	size_t bytes = SHARDLOG_INDEX_HEADER_BYTES + (size_t)count * SHARDLOG_INDEX_ENTRY_BYTES;
+	uint8_t *buf = malloc(bytes);
+	if (!buf)
+		return -ENOMEM;
+	uint8_t *p = buf + SHARDLOG_INDEX_HEADER_BYTES;
+	for (uint32_t i = 0; i < count; i++, p += SHARDLOG_INDEX_ENTRY_BYTES) {
+		put_u32(p, v[i].partition_id);
+		put_u32(p + 4, v[i].length);
+		put_u64(p + 8, (uint64_t)v[i].base_offset);
+		put_u64(p + 16, v[i].position);
+		put_u32(p + 24, (uint32_t)v[i].last_offset_delta);
+		put_u32(p + 28, 0);
+		put_u64(p + 32, (uint64_t)v[i].max_timestamp);
+	}
+	put_u32(buf, SHARDLOG_INDEX_MAGIC);
+	put_u32(buf + 4, SHARDLOG_INDEX_VERSION);
+	put_u32(buf + 12, log->shard_id);
+	put_u64(buf + 16, start);
+	put_u64(buf + 24, size);
+	put_u32(buf + 32, count);
+	put_u32(buf + 36, 0);
+	put_u32(buf + 8, crc32c(0, buf + 12, bytes - 12));
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	shardlog_index_name(name, start);
+	int ret = disk_write_atomic(log->dir_fd, name, buf, bytes);
+	free(buf);
+	if (ret < 0) {
+		LOG_ERROR("shardlog: shard %u: cannot write segment index %s/%s: %s", log->shard_id,
+			  log->dir_path, name, strerror(-ret));
+		return ret;
+	}
+	log->stats.index_files_written++;
+	return 0;
+}
+
+/* Removes the index file of the segment starting at START (a missing one is fine).
+ * Returns 0 or a negative errno. */
+static int segidx_unlink(struct shardlog *log, uint64_t start)
+{
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	shardlog_index_name(name, start);
+	int ret = disk_unlink(log->dir_fd, name);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* Writes the index files of the segments that end at or below UPTO and start at or
+ * above seg_entries_from, from seg_entries, and forgets their entries. A failure is
+ * logged and otherwise ignored (the file is derived: recovery rebuilds it). */
+static void segidx_write_closed(struct shardlog *log, uint64_t upto)
+{
+	struct segents *se = &log->seg_entries;
+	uint32_t used = 0;
+	for (uint32_t i = 0; i < log->segment_count; i++) {
+		const struct shardlog_segment *s = &log->segments[i];
+		if (s->start + s->size > upto)
+			break;
+		uint32_t n = used;
+		while (n < se->count && se->v[n].position < s->start + s->size)
+			n++;
+		if (s->start >= log->seg_entries_from)
+			(void)segidx_write(log, s->start, s->size, se->v + used, n - used);
+		used = n;
+	}
+	if (upto > log->seg_entries_from) {
+		while (used < se->count && se->v[used].position < upto)
+			used++;
+		memmove(se->v, se->v + used, (se->count - used) * sizeof(*se->v));
+		se->count -= used;
+		log->seg_entries_from = upto;
+	}
+}
+
 /* ----------------------------------------------------------------------------------- */
 /* partition registry: open addressing, linear probing, no deletion */
 
@@ -294,6 +502,7 @@ static int part_add(struct shardlog *log, uint32_t id)
 	p->retention_bytes = -1;
 	p->pending_start = -1;
 	p->ckpt_start = -1;
+	p->ckpt_next = -1;
 	log->table[h] = ++log->parts_count;
 	return 0;
 }
@@ -526,10 +735,11 @@ int shardlog_checkpoint(struct shardlog *log)
 			  log->shard_id, strerror(-ret));
 		return ret;
 	}
-	uint64_t bytes = CKPT_HEADER_BYTES;
-	for (uint32_t i = 0; i < log->parts_count; i++)
-		bytes += CKPT_PARTITION_BYTES +
-			 (uint64_t)CKPT_ENTRY_BYTES * entries_below(&log->parts[i].index, c);
+	/* Every segment below C needs its index file: one that filled but was not rolled
+	 * yet (the write position at its very end) gets it now, from memory. */
+	if (c > log->seg_entries_from)
+		segidx_write_closed(log, c);
+	uint64_t bytes = CKPT_HEADER_BYTES + (uint64_t)CKPT_PARTITION_BYTES * log->parts_count;
 	uint64_t extra = log->hooks.save_bytes ? log->hooks.save_bytes(log->hooks.ctx) : 0;
 	bytes += extra;
 	if (bytes > LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX || extra > UINT32_MAX) {
@@ -549,19 +759,10 @@ int shardlog_checkpoint(struct shardlog *log)
 		int64_t next_at_c =
 		    n < ix->count ? index_entry_at(ix, n)->base_offset : ix->next_offset;
 		put_u32(p, part->id);
-		put_u32(p + 4, n);
+		put_u32(p + 4, 0); /* version 2: the entries are in the segment index files */
 		put_u64(p + 8, (uint64_t)ix->log_start_offset);
 		put_u64(p + 16, (uint64_t)next_at_c);
 		p += CKPT_PARTITION_BYTES;
-		for (uint32_t k = 0; k < n; k++) {
-			const struct index_entry *e = index_entry_at(ix, k);
-			put_u64(p, (uint64_t)e->base_offset);
-			put_u64(p + 8, e->position);
-			put_u32(p + 16, e->length);
-			put_u32(p + 20, (uint32_t)e->last_offset_delta);
-			put_u64(p + 24, (uint64_t)e->max_timestamp);
-			p += CKPT_ENTRY_BYTES;
-		}
 	}
 	if (extra > 0) {
 		log->hooks.save(log->hooks.ctx, p, extra);
@@ -597,13 +798,19 @@ static void ckpt_reset_partitions(struct shardlog *log)
 		p->known = false;
 		p->pending_start = -1;
 		p->ckpt_start = -1;
+		p->ckpt_next = -1;
 		p->high_watermark = 0;
 	}
 }
 
-/* Loads the checkpoint into the partitions. Returns 0 with *COVER set, or a negative
- * errno with the partitions untouched (reset) and the reason in WHY. */
-static int ckpt_load(struct shardlog *log, uint64_t *cover, const char **why)
+struct scan;
+static int segidx_load_below(struct shardlog *log, struct scan *sc, uint64_t c, const char **why);
+
+/* Loads the checkpoint into the partitions (with a version 2 one, the indexes below its
+ * covered position from the segment index files, rebuilding those that are missing or
+ * damaged with the window SC). Returns 0 with *COVER set, or a negative errno with the
+ * partitions untouched (reset) and the reason in WHY. */
+static int ckpt_load(struct shardlog *log, struct scan *sc, uint64_t *cover, const char **why)
 {
 	void *raw = NULL;
 	size_t len = 0;
@@ -619,11 +826,13 @@ static int ckpt_load(struct shardlog *log, uint64_t *cover, const char **why)
 		*why = "too short";
 		goto out_free;
 	}
+	uint32_t version = get_u32(buf + 4);
 	if (get_u32(buf) != SHARDLOG_CHECKPOINT_MAGIC ||
-	    get_u32(buf + 4) != SHARDLOG_CHECKPOINT_VERSION) {
+	    (version != SHARDLOG_CHECKPOINT_VERSION && version != SHARDLOG_CHECKPOINT_VERSION_V1)) {
 		*why = "bad magic or version";
 		goto out_free;
 	}
+	bool v2 = version == SHARDLOG_CHECKPOINT_VERSION;
 	if (get_u64(buf + 32) != len) {
 		*why = "length differs from the file's";
 		goto out_free;
@@ -667,8 +876,21 @@ static int ckpt_load(struct shardlog *log, uint64_t *cover, const char **why)
 			goto out_reset;
 		}
 		struct shardlog_partition *part = part_lookup(log, id);
+		if (v2 && n != 0) {
+			*why = "version 2 partition record with entries";
+			goto out_reset;
+		}
 		if (!part) { /* a deleted topic's partition */
 			p += (size_t)n * CKPT_ENTRY_BYTES;
+			continue;
+		}
+		if (v2) {
+			if (part->ckpt_next >= 0) {
+				*why = "a partition appears twice";
+				goto out_reset;
+			}
+			part->ckpt_start = start;
+			part->ckpt_next = next;
 			continue;
 		}
 		if (part->known) {
@@ -711,6 +933,31 @@ static int ckpt_load(struct shardlog *log, uint64_t *cover, const char **why)
 		*why = "trailing bytes";
 		goto out_reset;
 	}
+	if (v2) {
+		ret = segidx_load_below(log, sc, c, why);
+		if (ret < 0)
+			goto out_reset;
+		ret = -EBADMSG;
+		for (uint32_t i = 0; i < log->parts_count; i++) {
+			struct shardlog_partition *part = &log->parts[i];
+			if (part->ckpt_next < 0)
+				continue;
+			if (!part->known) {
+				index_destroy(&part->index);
+				index_init(&part->index, part->ckpt_next);
+				part->known = true;
+			} else if (part->index.next_offset != part->ckpt_next) {
+				*why = "the segment index files do not end at a partition's next "
+				       "offset";
+				goto out_reset;
+			}
+			if (part->ckpt_start > part->ckpt_next)
+				part->pending_start = part->ckpt_start;
+			else
+				index_trim_to_offset(&part->index, part->ckpt_start);
+			index_trim_before_position(&part->index, first);
+		}
+	}
 	if (extra > 0 && log->hooks.load && log->hooks.load(log->hooks.ctx, end, extra) < 0) {
 		*why = "hook state refused";
 		goto out_reset;
@@ -743,6 +990,8 @@ static int seg_roll(struct shardlog *log, uint64_t start)
 	if (ret < 0)
 		return ret;
 	waiters_release(log);
+	/* The full segment's index file, from memory: O(its frames). */
+	segidx_write_closed(log, start);
 	char name[SHARDLOG_SEGMENT_NAME_BYTES];
 	shardlog_segment_name(name, start);
 	int fd = -1;
@@ -995,9 +1244,20 @@ int64_t shardlog_append(struct shardlog *log, uint32_t partition_id, const void 
 	    .last_offset_delta = bh.last_offset_delta,
 	    .max_timestamp = bh.max_timestamp,
 	};
-	int ret = index_append(&part->index, &e);
+	int ret = segents_reserve(&log->seg_entries, 1);
 	if (ret < 0)
 		return ret;
+	ret = index_append(&part->index, &e);
+	if (ret < 0)
+		return ret;
+	log->seg_entries.v[log->seg_entries.count++] = (struct shardlog_index_entry){
+	    .position = pos,
+	    .base_offset = base,
+	    .max_timestamp = bh.max_timestamp,
+	    .partition_id = partition_id,
+	    .length = (uint32_t)flen,
+	    .last_offset_delta = bh.last_offset_delta,
+	};
 
 	uint64_t overwritten = round_up(end, SHARDLOG_BLOCK_BYTES);
 	if (overwritten > log->staging_bytes && overwritten - log->staging_bytes > log->cache_start)
@@ -1458,7 +1718,9 @@ int shardlog_enforce_retention(struct shardlog *log, int64_t now_ms)
 		shardlog_segment_name(name, s->start);
 		close(s->fd);
 		s->fd = -1;
-		ret = disk_unlink(log->dir_fd, name);
+		ret = segidx_unlink(log, s->start); /* first: no index without its segment */
+		if (ret == 0)
+			ret = disk_unlink(log->dir_fd, name);
 		memmove(&log->segments[0], &log->segments[1],
 			(log->segment_count - 1) * sizeof(log->segments[0]));
 		log->segment_count--;
@@ -1635,6 +1897,19 @@ static int scan_log(struct shardlog *log, struct scan *sc, uint64_t from, struct
 				pos += h.frame_len;
 				continue;
 			}
+			struct shardlog_index_entry ie = {
+			    .position = pos,
+			    .base_offset = h.base_offset,
+			    .max_timestamp = h.max_timestamp,
+			    .partition_id = h.partition_id,
+			    .length = h.frame_len,
+			    .last_offset_delta = h.last_offset_delta,
+			};
+			/* pushed before it is judged: a frame that ends the log is taken off
+			 * again below (its position is the end) */
+			ret = segents_push(&log->seg_entries, &ie);
+			if (ret < 0)
+				return ret;
 			struct shardlog_partition *part = part_lookup(log, h.partition_id);
 			if (part &&
 			    h.base_offset + (int64_t)h.last_offset_delta < part->ckpt_start &&
@@ -1688,6 +1963,159 @@ static int scan_log(struct shardlog *log, struct scan *sc, uint64_t from, struct
 	return 0;
 }
 
+/* Lists the frames of the closed segment SEG into SE (emptied first), up to its end or
+ * to zeros. Returns 0, -EBADMSG with *WHY for a damaged frame, or a disk errno. */
+static int seg_scan_entries(struct scan *sc, const struct shardlog_segment *seg, struct segents *se,
+			    const char **why)
+{
+	uint64_t pos = seg->start, seg_end = seg->start + seg->size;
+	se->count = 0;
+	sc->win_len = 0;
+	while (seg_end - pos >= FRAME_HEADER_BYTES) {
+		int ret = scan_load(sc, seg, pos, FRAME_HEADER_BYTES);
+		if (ret < 0)
+			return ret;
+		const uint8_t *at = sc->buf + (pos - sc->win_pos);
+		uint64_t avail = sc->win_pos + sc->win_len - pos;
+		struct frame_header h;
+		enum frame_check fc = frame_check(at, avail, &h);
+		if (fc == FRAME_TRUNCATED && h.frame_len <= seg_end - pos &&
+		    h.frame_len <= LIMITS_FRAME_BYTES_MAX && avail < h.frame_len) {
+			ret = scan_load(sc, seg, pos, h.frame_len);
+			if (ret < 0)
+				return ret;
+			at = sc->buf + (pos - sc->win_pos);
+			avail = sc->win_pos + sc->win_len - pos;
+			fc = frame_check(at, avail, &h);
+		}
+		if (fc == FRAME_END)
+			break;
+		if (fc != FRAME_OK) {
+			*why = frame_check_name(fc);
+			return -EBADMSG;
+		}
+		if (!frame_is_pad(&h)) {
+			struct shardlog_index_entry e = {
+			    .position = pos,
+			    .base_offset = h.base_offset,
+			    .max_timestamp = h.max_timestamp,
+			    .partition_id = h.partition_id,
+			    .length = h.frame_len,
+			    .last_offset_delta = h.last_offset_delta,
+			};
+			ret = segents_push(se, &e);
+			if (ret < 0)
+				return ret;
+		}
+		pos += h.frame_len;
+	}
+	return 0;
+}
+
+/* Reads the index file of SEG into SE, or, when it is missing or damaged (logged),
+ * rebuilds SE from the segment's frames and rewrites the file. Returns 0, or a
+ * negative errno with *WHY (a damaged frame, no memory, a read error). */
+static int segidx_read(struct shardlog *log, struct scan *sc, const struct shardlog_segment *seg,
+		       struct segents *se, const char **why)
+{
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	shardlog_index_name(name, seg->start);
+	void *raw = NULL;
+	size_t len = 0;
+	const char *bad = NULL;
+	uint32_t n = 0;
+	int ret =
+	    disk_read_file(log->dir_fd, name, shardlog_index_bytes_max(seg->size), &raw, &len);
+	if (ret == 0)
+		ret =
+		    shardlog_index_check(raw, len, log->shard_id, seg->start, seg->size, &n, &bad);
+	else
+		bad = ret == -ENOENT ? "missing" : "unreadable";
+	if (ret == 0) {
+		se->count = 0;
+		ret = segents_reserve(se, n);
+		if (ret == 0) {
+			for (uint32_t i = 0; i < n; i++)
+				shardlog_index_entry_get(raw, i, &se->v[i]);
+			se->count = n;
+			log->stats.index_files_loaded++;
+		}
+		free(raw);
+		if (ret < 0)
+			*why = "no memory for a segment index";
+		return ret;
+	}
+	free(raw);
+	if (ret == -ENOMEM) {
+		*why = "no memory for a segment index";
+		return ret;
+	}
+	LOG_WARN("shardlog: shard %u: segment index %s/%s %s; rebuilding it from the segment's "
+		 "frames",
+		 log->shard_id, log->dir_path, name, bad);
+	ret = seg_scan_entries(sc, seg, se, why);
+	if (ret < 0) {
+		if (ret != -EBADMSG)
+			*why = "cannot read a segment to rebuild its index";
+		LOG_WARN("shardlog: shard %u: cannot rebuild segment index %s/%s: %s",
+			 log->shard_id, log->dir_path, name, *why);
+		return ret;
+	}
+	log->stats.index_files_rebuilt++;
+	(void)segidx_write(log, seg->start, seg->size, se->v, se->count); /* logged */
+	return 0;
+}
+
+/* Rebuilds every partition's index below C (a segment boundary) from the index files
+ * of the segments below it, after a version 2 checkpoint's records were loaded (each
+ * recorded partition has ckpt_next >= 0). Returns 0, or a negative errno with *WHY. */
+static int segidx_load_below(struct shardlog *log, struct scan *sc, uint64_t c, const char **why)
+{
+	struct segents se = {0};
+	int ret = 0;
+	for (uint32_t si = 0; si < log->segment_count && log->segments[si].start < c; si++) {
+		ret = segidx_read(log, sc, &log->segments[si], &se, why);
+		if (ret < 0)
+			goto out_free;
+		ret = -EBADMSG;
+		for (uint32_t k = 0; k < se.count; k++) {
+			const struct shardlog_index_entry *ie = &se.v[k];
+			struct shardlog_partition *part = part_lookup(log, ie->partition_id);
+			if (!part)
+				continue; /* a deleted topic's partition */
+			if (part->ckpt_next < 0) {
+				*why =
+				    "a segment index file has a partition the checkpoint has not";
+				goto out_free;
+			}
+			if (ie->base_offset + (int64_t)ie->last_offset_delta < part->ckpt_start)
+				continue; /* trimmed by retention before the checkpoint */
+			if (!part->known) {
+				index_destroy(&part->index);
+				index_init(&part->index, ie->base_offset);
+				part->known = true;
+			}
+			struct index_entry e = {
+			    .base_offset = ie->base_offset,
+			    .position = ie->position,
+			    .length = ie->length,
+			    .last_offset_delta = ie->last_offset_delta,
+			    .max_timestamp = ie->max_timestamp,
+			};
+			if (ie->base_offset != part->index.next_offset ||
+			    index_append(&part->index, &e) < 0) {
+				*why = "the segment index files do not continue a partition's "
+				       "offsets";
+				goto out_free;
+			}
+		}
+	}
+	ret = 0;
+out_free:
+	free(se.v);
+	return ret;
+}
+
 /* Opens the existing segments, sorted and checked contiguous. */
 static int segs_load(struct shardlog *log, char *err, size_t err_len)
 {
@@ -1732,7 +2160,8 @@ static int segs_load(struct shardlog *log, char *err, size_t err_len)
 		}
 		size = round_down(size, SHARDLOG_BLOCK_BYTES);
 		log->segments[log->segment_count - 1].size = size;
-		if (size < SHARDLOG_BLOCK_BYTES && i + 1 == count && start % SHARDLOG_BLOCK_BYTES == 0) {
+		if (size < SHARDLOG_BLOCK_BYTES && i + 1 == count &&
+		    start % SHARDLOG_BLOCK_BYTES == 0) {
 			/* The newest segment's creation was cut short (a crash between create
 			 * and fallocate): nothing was ever written to it, since writes start
 			 * only after it was preallocated and synced. Drop it; it is made again. */
@@ -1786,7 +2215,11 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 	uint64_t first = log->segment_count ? log->segments[0].start : 0;
 	uint64_t from = first;
 	const char *why = NULL;
-	bool have_ckpt = ckpt_load(log, &from, &why) == 0;
+	struct scan sc = {0};
+	ret = scan_grow(&sc, LIMITS_SHARDLOG_SCAN_BYTES);
+	if (ret < 0)
+		return ret;
+	bool have_ckpt = ckpt_load(log, &sc, &from, &why) == 0;
 	if (!have_ckpt) {
 		if (log->segment_count > 0)
 			LOG_WARN("shardlog: shard %u: checkpoint %s/%s %s; scanning from the "
@@ -1795,11 +2228,11 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 				 first);
 		from = first;
 	}
+	/* The scan lists every frame from FROM on: the index files of the closed segments
+	 * it passes and of the active one at its roll come from there. */
+	log->seg_entries.count = 0;
+	log->seg_entries_from = from;
 
-	struct scan sc = {0};
-	ret = scan_grow(&sc, LIMITS_SHARDLOG_SCAN_BYTES);
-	if (ret < 0)
-		return ret;
 	struct scan_end end = {.pos = from, .why = "end"};
 	ret = scan_log(log, &sc, from, &end);
 	if (ret < 0) {
@@ -1808,6 +2241,9 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 		goto out_free;
 	}
 	uint64_t e = end.pos;
+	while (log->seg_entries.count > 0 &&
+	       log->seg_entries.v[log->seg_entries.count - 1].position >= e)
+		log->seg_entries.count--; /* a frame that ended the log */
 
 	/* Everything after the end goes: the rest of its segment is zeroed, later
 	 * segments deleted, so no stale frame can be read back after later appends. */
@@ -1850,7 +2286,9 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 		shardlog_segment_name(name, s->start);
 		dropped += measure_garbage(s->fd, 0, s->size, sc.buf, sc.buf_bytes);
 		close(s->fd);
-		ret = disk_unlink(log->dir_fd, name);
+		ret = segidx_unlink(log, s->start);
+		if (ret == 0)
+			ret = disk_unlink(log->dir_fd, name);
 		if (ret < 0) {
 			log->segment_count = i;
 			set_err(err, err_len, "shardlog: cannot delete %s/%s: %s", log->dir_path,
@@ -1862,6 +2300,20 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 	}
 	log->segment_count = keep;
 	log->stats.recovery_bytes_dropped = dropped;
+	/* The segment holding the end is written again: an index file of it (from before a
+	 * crash that cut its frames short) would be stale. The closed segments the scan
+	 * passed get theirs (again) from the frames just scanned. */
+	eseg = seg_find(log, e);
+	if (eseg) {
+		ret = segidx_unlink(log, eseg->start);
+		if (ret < 0) {
+			set_err(err, err_len,
+				"shardlog: cannot delete the index of %s at %" PRIu64 ": %s",
+				log->dir_path, eseg->start, strerror(-ret));
+			goto out_free;
+		}
+	}
+	segidx_write_closed(log, eseg ? eseg->start : e);
 	if (dropped > 0 || strcmp(end.why, "end") != 0)
 		LOG_WARN("shardlog: shard %u: log ends at position %" PRIu64
 			 " (%s); dropped %" PRIu64 " bytes after it",
@@ -1927,10 +2379,12 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 	}
 	LOG_INFO("shardlog: shard %u: opened %s: %u segments, log %" PRIu64 "..%" PRIu64
 		 ", %u partitions, checkpoint %s, %" PRIu64 " frames scanned from %" PRIu64
-		 ", %" PRIu64 " of unknown partitions skipped",
+		 ", %" PRIu64 " of unknown partitions skipped, segment index files: %" PRIu64
+		 " loaded, %" PRIu64 " rebuilt",
 		 log->shard_id, log->dir_path, log->segment_count, first, log->tail,
 		 log->parts_count, have_ckpt ? "loaded" : why, log->stats.recovery_frames, from,
-		 log->stats.recovery_skipped);
+		 log->stats.recovery_skipped, log->stats.index_files_loaded,
+		 log->stats.index_files_rebuilt);
 	ret = 0;
 out_free:
 	free(sc.buf);
@@ -1964,6 +2418,7 @@ static void shardlog_free(struct shardlog *log)
 	if (log->dir_fd >= 0)
 		close(log->dir_fd);
 	free(log->segments);
+	free(log->seg_entries.v);
 	free(log->parts);
 	free(log->table);
 	free(log->waiters);
@@ -2160,5 +2615,6 @@ void shardlog_stats(const struct shardlog *log, struct shardlog_stats *out)
 	uint64_t mem = 0;
 	for (uint32_t i = 0; i < log->parts_count; i++)
 		mem += index_memory_bytes(&log->parts[i].index);
+	mem += (uint64_t)log->seg_entries.cap * sizeof(*log->seg_entries.v);
 	out->index_memory_bytes = mem;
 }

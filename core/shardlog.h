@@ -13,8 +13,14 @@
  *   SSSSSSSSSSSSSSSSSSSS.log  a segment: its start position in the shard log as 20
  *                             decimal digits; preallocated (fallocate), O_DIRECT.
  *                             Positions run on across segments without gaps.
- *   checkpoint                per-partition index snapshot (format below), replaced
- *                             atomically (disk_write_atomic).
+ *   SSSSSSSSSSSSSSSSSSSS.index the index of a closed segment (format below), the
+ *                             same start in its name; written once, atomically
+ *                             (disk_write_atomic), when the segment fills (at the
+ *                             roll, after the segment's data was fdatasynced);
+ *                             derived: a missing or damaged one is rebuilt from the
+ *                             segment's frames at open. Deleted with its segment.
+ *   checkpoint                small per-partition state and the hooks' state
+ *                             (format below), replaced atomically (disk_write_atomic).
  *
  * Layout rules (what the writer guarantees, what recovery and tools may rely on):
  *  - Frames (core/frame.h) are packed back to back. Position p lives at staging-ring
@@ -39,35 +45,69 @@
  *   offset size field
  *  +------+----+---------------------------------------------------------------+
  *  |    0 |  4 | magic SHARDLOG_CHECKPOINT_MAGIC ("SLCP")                      |
- *  |    4 |  4 | version SHARDLOG_CHECKPOINT_VERSION                           |
+ *  |    4 |  4 | version SHARDLOG_CHECKPOINT_VERSION (2; 1 is still read)      |
  *  |    8 |  4 | crc32c of bytes [12, file end)                                |
  *  |   12 |  4 | shard id                                                      |
- *  |   16 |  8 | covered position C: a segment start; entries below C follow;  |
- *  |      |    | recovery scans the log from C                                 |
+ *  |   16 |  8 | covered position C: a segment start; recovery rebuilds the    |
+ *  |      |    | indexes below C from the segment index files and scans the    |
+ *  |      |    | log from C                                                    |
  *  |   24 |  4 | partition count                                               |
  *  |   28 |  4 | E: bytes of the hooks' state at the end (0 when none; files  |
  *  |      |    | of builds before the hooks have 0 here)                       |
  *  |   32 |  8 | file length in bytes                                          |
- *  |   40 |  . | partition records, each:                                       |
- *  |      |    |   u32 partition_id | u32 entry_count | i64 log_start_offset | |
- *  |      |    |   i64 next_offset at C | then entry_count 32-byte entries:    |
+ *  |   40 |  . | partition records, each 24 bytes:                             |
+ *  |      |    |   u32 partition_id | u32 entry_count (0 in version 2) |       |
+ *  |      |    |   i64 log_start_offset | i64 next_offset at C |             |
+ *  |      |    |   version 1 only: then entry_count 32-byte entries:          |
  *  |      |    |   i64 base_offset | u64 position | u32 length |               |
  *  |      |    |   i32 last_offset_delta | i64 max_timestamp                   |
  *  |  end |  E | the state shardlog_hooks.save wrote (opaque to the log)       |
  *  |   -E |    |                                                               |
  *  +------+----+---------------------------------------------------------------+
  *
+ * A version 2 checkpoint is O(partitions) bytes (plus the hooks' state), whatever the
+ * length of the log. A version 1 checkpoint (the entries of every index below C, written
+ * by older builds, which had no index files) is still loaded as it was, the index files
+ * not read; the next roll or close writes a version 2 one, and the open after that
+ * rebuilds (once, logged) the index files of the segments below the old C by scanning
+ * them.
+ *
+ * Segment index file SSSSSSSSSSSSSSSSSSSS.index (little-endian, CRC over all of it):
+ *
+ *   offset size field
+ *  +------+----+---------------------------------------------------------------+
+ *  |    0 |  4 | magic SHARDLOG_INDEX_MAGIC ("SLIX")                           |
+ *  |    4 |  4 | version SHARDLOG_INDEX_VERSION (1)                            |
+ *  |    8 |  4 | crc32c of bytes [12, file end)                                |
+ *  |   12 |  4 | shard id                                                      |
+ *  |   16 |  8 | segment start (= the number in both file names)              |
+ *  |   24 |  8 | segment size in bytes                                         |
+ *  |   32 |  4 | N: entry count                                                |
+ *  |   36 |  4 | 0 (reserved)                                                  |
+ *  |   40 | 40N| N entries, one per non-padding frame of the segment, in       |
+ *  |      |    | position order, each 40 bytes:                                |
+ *  |      |    |   +0 u32 partition_id | +4 u32 length (frame_len) |           |
+ *  |      |    |   +8 i64 base_offset | +16 u64 position (shard-log) |         |
+ *  |      |    |   +24 i32 last_offset_delta | +28 u32 0 (reserved) |         |
+ *  |      |    |   +32 i64 max_timestamp                                      |
+ *  +------+----+---------------------------------------------------------------+
+ *
+ * It lists every frame of the segment (those of deleted partitions and those already
+ * trimmed by retention included), so it is the segment's frame list, checkable
+ * against the frames (sluice-logdump --verify).
+ *
  * C is always the start of the segment holding the write position when the
  * checkpoint is written (everything below C was fdatasynced first), so the active
  * segment is always scanned and CRC-checked on open: a damaged frame in it is found,
  * at the cost of reading at most one segment. Damage inside older, checkpointed
  * segments is not looked for at open (as Kafka recovers only after its recovery
- * point); sluice-logdump --verify finds it. The checkpoint is written (synchronously,
- * on the shard thread: fdatasync of the full segment, then temp file + fsync + rename
- * + fsync dir) when a segment fills, before retention deletes segments, by
- * shardlog_checkpoint() and by shardlog_close(). That is once per segment (1 GiB by
- * default) on the hot path, costing a few milliseconds plus the serialization of
- * every index (32 bytes per batch below C).
+ * point) unless their index file must be rebuilt; sluice-logdump --verify finds it.
+ * At a roll (a segment fills), on the shard thread: fdatasync of the full segment,
+ * then its index file (from the entries the log keeps in memory for the segment being
+ * written, 40 bytes per batch of that segment: O(one segment)), then the checkpoint
+ * (O(partitions)); each file is temp file + fsync + rename + fsync dir. The checkpoint
+ * is also written before retention deletes segments, by shardlog_checkpoint() and by
+ * shardlog_close().
  *
  * Durability and visibility of an append:
  *  - shardlog_append copies the frame into the staging ring and assigns offsets; the
@@ -83,7 +123,14 @@
  *    data below the high watermark go on working. Reopening the log recovers.
  *
  * Recovery, on open: load the checkpoint (a missing, unreadable or inconsistent one is
- * logged and the scan starts at the first segment instead); scan frames from C,
+ * logged and the scan starts at the first segment instead); with a version 2 one,
+ * rebuild every partition's index below C from the index files of the segments below
+ * C, in order (each checked: magic, version, CRC, shard, segment start and size,
+ * entries inside the segment and in position order); a missing or damaged index file
+ * is logged and rebuilt by scanning its segment's frames (then rewritten); a damaged
+ * frame in such a segment, or index files that do not continue a partition's offsets
+ * or do not end at the checkpoint's next offset, make the checkpoint unused (full
+ * scan from the first segment, as without one). Then scan frames from C,
  * checking magic, length, CRC, and that each frame's base_offset continues its
  * partition; skip padding frames and frames of partitions not registered (deleted
  * topics). The first frame that fails ends the log: the number of bytes dropped is
@@ -111,11 +158,20 @@ struct shardlog;
 
 #define SHARDLOG_CHECKPOINT_NAME    "checkpoint"
 #define SHARDLOG_CHECKPOINT_MAGIC   UINT32_C(0x50434c53) /* "SLCP" as little-endian bytes */
-#define SHARDLOG_CHECKPOINT_VERSION 1u
-#define SHARDLOG_SEGMENT_SUFFIX	    ".log"
-/* "shard-NNN" and "SSSSSSSSSSSSSSSSSSSS.log" with their NUL fit these. */
+#define SHARDLOG_CHECKPOINT_VERSION 2u
+/* The version of checkpoints with every index entry inside, still read. */
+#define SHARDLOG_CHECKPOINT_VERSION_V1 1u
+#define SHARDLOG_SEGMENT_SUFFIX	       ".log"
+/* "shard-NNN", "SSSSSSSSSSSSSSSSSSSS.log" and ".index" with their NUL fit these. */
 #define SHARDLOG_DIR_NAME_BYTES	    16u
 #define SHARDLOG_SEGMENT_NAME_BYTES 32u
+
+/* Segment index files (format above). */
+#define SHARDLOG_INDEX_SUFFIX	    ".index"
+#define SHARDLOG_INDEX_MAGIC	    UINT32_C(0x58494c53) /* "SLIX" as little-endian bytes */
+#define SHARDLOG_INDEX_VERSION	    1u
+#define SHARDLOG_INDEX_HEADER_BYTES 40u
+#define SHARDLOG_INDEX_ENTRY_BYTES  40u
 
 /* Buckets of stats.write_size_log2: bucket i counts writes of [2^(12+i), 2^(13+i))
  * bytes, the last one everything from 2^(12+15) = 128 MiB up. */
@@ -195,6 +251,9 @@ struct shardlog_stats {
 	uint64_t segments_created;	 /* segment files created */
 	uint64_t segments_deleted;	 /* segment files deleted by retention */
 	uint64_t checkpoints;		 /* checkpoints written */
+	uint64_t index_files_written;	 /* segment index files written (rolls, rebuilds) */
+	uint64_t index_files_loaded;	 /* segment index files read and used at open */
+	uint64_t index_files_rebuilt;	 /* missing or damaged ones rebuilt from frames */
 	uint64_t recovery_frames;	 /* frames scanned at open (padding included) */
 	uint64_t recovery_skipped;	 /* frames skipped at open: unregistered partitions,
 					  * or below a checkpointed log start (retention) */
@@ -292,6 +351,40 @@ const char *shardlog_segment_name(char *buf, uint64_t start);
 
 /* True when NAME is exactly 20 decimal digits + ".log"; *START gets its value. */
 bool shardlog_segment_parse(const char *name, uint64_t *start);
+
+/* Writes the index file name of the segment starting at START into BUF
+ * (SHARDLOG_SEGMENT_NAME_BYTES) and returns BUF. */
+const char *shardlog_index_name(char *buf, uint64_t start);
+
+/* True when NAME is exactly 20 decimal digits + ".index"; *START gets its value. */
+bool shardlog_index_parse(const char *name, uint64_t *start);
+
+/* One entry of a segment index file, decoded. */
+struct shardlog_index_entry {
+	uint64_t position;	   /* frame start (shard-log position) */
+	int64_t base_offset;	   /* batch base offset */
+	int64_t max_timestamp;	   /* batch max timestamp */
+	uint32_t partition_id;	   /* owner */
+	uint32_t length;	   /* frame_len */
+	int32_t last_offset_delta; /* last offset - base offset */
+};
+
+/* Largest index file a segment of SEGMENT_SIZE bytes can have (one entry per smallest
+ * frame). */
+uint64_t shardlog_index_bytes_max(uint64_t segment_size);
+
+/*
+ * Checks the LEN bytes at BUF as the index file of shard SHARD_ID's segment
+ * [SEG_START, SEG_START + SEG_SIZE): magic, version, length, CRC, shard id, segment
+ * start and size, and every entry (length at least a frame and batch header, inside
+ * the segment, in position order without overlap). Returns 0 with *COUNT the entries,
+ * or -EBADMSG with *WHY (static text) saying what is wrong.
+ */
+int shardlog_index_check(const uint8_t *buf, size_t len, uint32_t shard_id, uint64_t seg_start,
+			 uint64_t seg_size, uint32_t *count, const char **why);
+
+/* Decodes entry I of the index file at BUF (checked with shardlog_index_check). */
+void shardlog_index_entry_get(const uint8_t *buf, uint32_t i, struct shardlog_index_entry *out);
 
 /*
  * Opens (creating it when missing) the log of shard OPTS->shard_id under
@@ -439,7 +532,8 @@ void shardlog_read_release(struct shardlog *log, struct shardlog_read *rd);
  * than retention_bytes frame bytes; the log start offset moves to the next batch.
  * Then, per shard, deletes every whole oldest segment that no partition's live batch
  * lies in (never the segment holding the write position, and not while disk reads are
- * in flight), writing a checkpoint first so the partitions' next offsets survive.
+ * in flight), with its index file (unlinked first), writing a checkpoint first so the
+ * partitions' next offsets survive.
  * Returns the number of segments deleted (>= 0) or a negative errno (checkpoint or
  * unlink failure; what was trimmed in memory stays trimmed).
  */

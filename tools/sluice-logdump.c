@@ -1,15 +1,19 @@
 /*
  * tools/sluice-logdump.c: inspects and verifies the shard logs of a sluice data
  * directory (DESIGN §3, core/shardlog.h) without the broker: per shard it lists the
- * segment files (name, start position, size, how far frames reach in each), the
- * checkpoint (covered position, partitions, entries), and the partitions found by a
+ * segment files (name, start position, size, how far frames reach in each, the entries
+ * of each closed segment's index file), the checkpoint (covered position, partitions,
+ * entries of a version 1 one), and the partitions found by a
  * scan of every frame (offset range, batches, records, bytes); with --frames it prints
  * every frame. With --verify it also checks every frame of every segment (magic, length,
  * frame CRC32C, and the Kafka RecordBatch inside with batch_validate, whose header must
  * agree with the frame's), each partition's offset continuity, that the segments follow
  * each other, that the bytes after the end of the log are zeros (the preallocated tail,
  * which is how a log ends, as opposed to damage: a hole or stale data), and that the
- * checkpoint is sound and agrees with the frames. Every error is one line naming the
+ * checkpoint is sound and agrees with the frames, and that each segment index file is
+ * sound (shardlog_index_check) and lists exactly its segment's frames (an index file
+ * without its segment is an error too; a missing one is not: the broker rebuilds it).
+ * Every error is one line naming the
  * file and the position, e.g. "shard-000/00000000000000000000.log: position 123456
  * (file offset 123456): bad crc". It reads with plain buffered pread, opens everything
  * read-only, takes no lock and never modifies anything, so it may run beside a live
@@ -94,9 +98,13 @@ struct ckpt_entry {
 };
 
 struct segment {
-	char name[SHARDLOG_SEGMENT_NAME_BYTES]; /* file name */
-	uint64_t start;				/* position of its first byte */
-	uint64_t size;				/* file size */
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];	      /* file name */
+	char index_name[SHARDLOG_SEGMENT_NAME_BYTES]; /* its index file's name */
+	bool has_index;				      /* the index file exists */
+	bool index_bad;				      /* and it failed its check */
+	uint32_t index_entries;			      /* its entries, when sound */
+	uint64_t start;				      /* position of its first byte */
+	uint64_t size;				      /* file size */
 	uint64_t extent; /* bytes from its start to the end of its last frame */
 	uint64_t frames; /* frames in it (padding included) */
 };
@@ -121,6 +129,11 @@ struct shard {
 	struct ckpt_entry *ckpt;  /* its entries, sorted by position */
 	uint64_t ckpt_count;	  /* entries */
 	uint64_t ckpt_next_check; /* next entry to meet in the scan */
+	/* index file of the segment being scanned (--verify) */
+	struct shardlog_index_entry *ix; /* its entries, position order */
+	uint32_t ix_count;		 /* entries */
+	uint32_t ix_next;		 /* next entry to meet in the scan */
+	const struct segment *ix_seg;	 /* whose (NULL: none loaded) */
 	/* scan */
 	uint8_t *window;       /* bytes of the segment being scanned */
 	uint64_t window_cap;   /* allocated */
@@ -139,7 +152,8 @@ static void usage(FILE *out)
 	fprintf(
 	    out,
 	    "usage: sluice-logdump DATA_DIR [--shard N] [--verify] [--frames] [--partition ID]\n"
-	    "Lists, per shard of a sluice data directory, the shard log's segments, its\n"
+	    "Lists, per shard of a sluice data directory, the shard log's segments (with\n"
+	    "their index files), its\n"
 	    "checkpoint and its partitions (offset ranges, batches, records, bytes, from a\n"
 	    "scan of every frame). Reads only; never modifies the data directory.\n"
 	    "\n"
@@ -151,7 +165,9 @@ static void usage(FILE *out)
 	    "                   the RecordBatch inside (length, magic, CRC32C, count) and its\n"
 	    "                   agreement with the frame header, each partition's offset\n"
 	    "                   continuity, contiguous segments, zeros after the end of the\n"
-	    "                   log, the checkpoint and its agreement with the frames\n"
+	    "                   log, the checkpoint and its agreement with the frames,\n"
+	    "                   each segment index file (SSSS.index) against its segment's\n"
+	    "                   frames (a mismatch names the index file)\n"
 	    "  --help           this text\n"
 	    "\n"
 	    "Each error is one line \"shard-NNN/FILE: position P (file offset F): what\".\n"
@@ -295,7 +311,8 @@ static int ckpt_read(struct shard *sh)
 		report(sh, file, UINT64_MAX, 0, "bad magic 0x%08x", get_le32(buf));
 		goto out_free;
 	}
-	if (get_le32(buf + 4) != SHARDLOG_CHECKPOINT_VERSION) {
+	if (get_le32(buf + 4) != SHARDLOG_CHECKPOINT_VERSION &&
+	    get_le32(buf + 4) != SHARDLOG_CHECKPOINT_VERSION_V1) {
 		report(sh, file, UINT64_MAX, 0, "unknown version %u", get_le32(buf + 4));
 		goto out_free;
 	}
@@ -403,7 +420,8 @@ static int ckpt_read(struct shard *sh)
 			       ", its next offset is %" PRId64,
 			       id, expect, next);
 	}
-	qsort(sh->ckpt, sh->ckpt_count, sizeof(*sh->ckpt), cmp_ckpt_entry);
+	if (sh->ckpt_count > 0) /* version 2 checkpoints have none */
+		qsort(sh->ckpt, sh->ckpt_count, sizeof(*sh->ckpt), cmp_ckpt_entry);
 	sh->ckpt_valid = true;
 out_free:
 	free(raw);
@@ -433,6 +451,7 @@ static int segments_list(struct shard *sh)
 			size_t n = strlen(names[i]);
 			bool known =
 			    strcmp(names[i], SHARDLOG_CHECKPOINT_NAME) == 0 ||
+			    shardlog_index_parse(names[i], &start) ||
 			    (n > strlen(DISK_TMP_SUFFIX) &&
 			     strcmp(names[i] + n - strlen(DISK_TMP_SUFFIX), DISK_TMP_SUFFIX) == 0);
 			if (!known && sh->opt->verify)
@@ -442,6 +461,8 @@ static int segments_list(struct shard *sh)
 		}
 		struct segment *s = &sh->segments[sh->segment_count];
 		snprintf(s->name, sizeof(s->name), "%s", names[i]);
+		shardlog_index_name(s->index_name, start);
+		s->has_index = faccessat(sh->dir_fd, s->index_name, F_OK, 0) == 0;
 		s->start = start;
 		int fd = openat(sh->dir_fd, names[i], O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || disk_file_size(fd, &s->size) < 0) {
@@ -452,6 +473,17 @@ static int segments_list(struct shard *sh)
 		}
 		close(fd);
 		sh->segment_count++;
+	}
+	/* Index files whose segment is gone (retention unlinks the index first). */
+	for (uint32_t i = 0; i < count && sh->opt->verify; i++) {
+		uint64_t start;
+		if (!shardlog_index_parse(names[i], &start))
+			continue;
+		bool found = false;
+		for (uint32_t k = 0; k < sh->segment_count && !found; k++)
+			found = sh->segments[k].start == start;
+		if (!found)
+			report(sh, names[i], UINT64_MAX, 0, "an index file without its segment");
 	}
 	disk_list_free(names, count);
 	qsort(sh->segments, sh->segment_count, sizeof(*sh->segments), cmp_segment);
@@ -601,6 +633,100 @@ static void ckpt_skip(struct shard *sh, const struct segment *s, uint64_t pos)
 		sh->ckpt_next_check++;
 }
 
+/* File offset of index entry I. */
+static uint64_t ix_file_offset(uint32_t i)
+{
+	return SHARDLOG_INDEX_HEADER_BYTES + (uint64_t)i * SHARDLOG_INDEX_ENTRY_BYTES;
+}
+
+/* Checks the index entries of segment S below POS that no frame matched, and the one at
+ * POS against frame H (NULL: no frame there); a data frame at POS without an entry is
+ * an error too. Errors name the index file. */
+static void idx_meet(struct shard *sh, const struct segment *s, uint64_t pos,
+		     const struct frame_header *h)
+{
+	if (sh->ix_seg != s)
+		return;
+	while (sh->ix_next < sh->ix_count && sh->ix[sh->ix_next].position < pos) {
+		const struct shardlog_index_entry *e = &sh->ix[sh->ix_next];
+		report(sh, s->index_name, e->position, ix_file_offset(sh->ix_next),
+		       "the index file has partition %u offset %" PRId64
+		       " here, but no frame starts here",
+		       e->partition_id, e->base_offset);
+		sh->ix_next++;
+	}
+	if (!h)
+		return;
+	bool pad = frame_is_pad(h);
+	if (sh->ix_next < sh->ix_count && sh->ix[sh->ix_next].position == pos) {
+		const struct shardlog_index_entry *e = &sh->ix[sh->ix_next];
+		if (pad || h->partition_id != e->partition_id || h->base_offset != e->base_offset ||
+		    h->frame_len != e->length || h->last_offset_delta != e->last_offset_delta ||
+		    h->max_timestamp != e->max_timestamp)
+			report(sh, s->index_name, pos, ix_file_offset(sh->ix_next),
+			       "the index file says partition %u offsets %" PRId64 "..%" PRId64
+			       " (%u bytes), the frame in %s is %s %u offsets %" PRId64 "..%" PRId64
+			       " (%u bytes)",
+			       e->partition_id, e->base_offset,
+			       e->base_offset + e->last_offset_delta, e->length, s->name,
+			       pad ? "padding, partition" : "partition", h->partition_id,
+			       h->base_offset, h->base_offset + h->last_offset_delta, h->frame_len);
+		sh->ix_next++;
+	} else if (!pad) {
+		report(sh, s->index_name, pos, pos - s->start,
+		       "the frame of partition %u offset %" PRId64
+		       " at this position of %s has no entry in the index file",
+		       h->partition_id, h->base_offset, s->name);
+	}
+}
+
+/* Loads (and checks) the index file of segment S, for idx_meet. Returns 0 or -ENOMEM. */
+static int idx_load(struct shard *sh, struct segment *s)
+{
+	free(sh->ix);
+	sh->ix = NULL;
+	sh->ix_count = sh->ix_next = 0;
+	sh->ix_seg = NULL;
+	if (!s->has_index)
+		return 0;
+	void *raw = NULL;
+	size_t len = 0;
+	int ret = disk_read_file(sh->dir_fd, s->index_name, shardlog_index_bytes_max(s->size), &raw,
+				 &len);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret < 0) {
+		s->index_bad = true;
+		if (sh->opt->verify)
+			report(sh, s->index_name, UINT64_MAX, 0, "cannot read: %s", strerror(-ret));
+		return 0;
+	}
+	const char *why = NULL;
+	uint32_t n = 0;
+	if (shardlog_index_check(raw, len, sh->id, s->start, s->size, &n, &why) < 0) {
+		s->index_bad = true;
+		if (sh->opt->verify)
+			report(sh, s->index_name, UINT64_MAX, 0,
+			       "%s (the broker rebuilds it from %s at open)", why, s->name);
+		free(raw);
+		return 0;
+	}
+	s->index_entries = n;
+	if (sh->opt->verify) {
+		sh->ix = malloc((n ? n : 1) * sizeof(*sh->ix));
+		if (!sh->ix) {
+			free(raw);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			shardlog_index_entry_get(raw, i, &sh->ix[i]);
+		sh->ix_count = n;
+		sh->ix_seg = s;
+	}
+	free(raw);
+	return 0;
+}
+
 /* Accounts and checks the valid frame H at position POS of segment S, whose payload is
  * PAYLOAD. Returns 0 or -ENOMEM. */
 static int frame_seen(struct shard *sh, const struct segment *s, uint64_t pos,
@@ -613,6 +739,8 @@ static int frame_seen(struct shard *sh, const struct segment *s, uint64_t pos,
 	sh->frames++;
 	if (opt->verify && sh->ckpt_valid)
 		ckpt_meet(sh, s, pos, h);
+	if (opt->verify)
+		idx_meet(sh, s, pos, h);
 	if (opt->frames && (pad ? !opt->has_partition : shown(opt, h->partition_id))) {
 		if (pad)
 			printf("  frame %14" PRIu64 "  %-10s %20s %20s %8s %15s %9u  yes\n", pos,
@@ -705,7 +833,11 @@ static int segment_scan(struct shard *sh, struct segment *s)
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	sh->window_start = sh->window_len = 0;
 	uint64_t off = 0;
-	int ret = 0;
+	int ret = idx_load(sh, s);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
 	if (sh->ended) {
 		/* Past the end of the log: only zeros may follow. Without --verify only the
 		 * first frame header is looked at. */
@@ -845,6 +977,13 @@ static int segment_scan(struct shard *sh, struct segment *s)
 		if (by_length) {
 			if (opt->verify && sh->ckpt_valid)
 				ckpt_skip(sh, s, pos);
+			if (opt->verify) {
+				/* its entry (if any) belongs to the damaged frame reported */
+				idx_meet(sh, s, pos, NULL);
+				if (sh->ix_seg == s && sh->ix_next < sh->ix_count &&
+				    sh->ix[sh->ix_next].position == pos)
+					sh->ix_next++;
+			}
 			/* The last frame before the zeroed tail is where a crash tears a write
 			 * (part of its blocks reached the disk); a flipped bit there looks the
 			 * same, so it stays an error, with the likely cause. */
@@ -892,6 +1031,9 @@ out_close:
 	/* Checkpoint entries in this segment that no frame matched. */
 	if (opt->verify && sh->ckpt_valid && ret == 0)
 		ckpt_meet(sh, s, s->start + s->size - 1, NULL);
+	/* Index entries that no frame matched. */
+	if (opt->verify && ret == 0)
+		idx_meet(sh, s, UINT64_MAX, NULL);
 	close(fd);
 	return ret;
 }
@@ -958,6 +1100,7 @@ static void shard_free(struct shard *sh)
 	free(sh->segments);
 	free(sh->parts);
 	free(sh->ckpt);
+	free(sh->ix);
 	free(sh->window);
 	if (sh->dir_fd >= 0)
 		close(sh->dir_fd);
@@ -1013,11 +1156,25 @@ static int shard_dump(const struct options *opt, int data_fd, const char *name, 
 	}
 
 	printf("  segments:\n");
-	printf("    %-26s %20s %14s %14s %10s\n", "name", "start", "size", "written", "frames");
+	printf("    %-26s %20s %14s %14s %10s %12s\n", "name", "start", "size", "written", "frames",
+	       "index");
 	for (uint32_t i = 0; i < sh.segment_count; i++) {
 		const struct segment *s = &sh.segments[i];
-		printf("    %-26s %20" PRIu64 " %14" PRIu64 " %14" PRIu64 " %10" PRIu64 "\n",
-		       s->name, s->start, s->size, s->extent, s->frames);
+		char ix[24];
+		if (!s->has_index)
+			snprintf(ix, sizeof(ix), "-");
+		else if (s->index_bad)
+			snprintf(ix, sizeof(ix), "bad");
+		else
+			snprintf(ix, sizeof(ix), "%u", s->index_entries);
+		printf("    %-26s %20" PRIu64 " %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %12s\n",
+		       s->name, s->start, s->size, s->extent, s->frames, ix);
+	}
+	printf("  index files (entries; - none: the active segment, or rebuilt at open):\n");
+	for (uint32_t i = 0; i < sh.segment_count; i++) {
+		const struct segment *s = &sh.segments[i];
+		if (s->has_index)
+			printf("    %-28s %s\n", s->index_name, s->index_bad ? "bad" : "ok");
 	}
 	if (sh.segment_count > 0)
 		printf("  log: positions %" PRIu64 "..%" PRIu64 ", end of log at %" PRIu64

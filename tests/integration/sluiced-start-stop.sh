@@ -86,7 +86,7 @@ grep -q "log file reopened" "$TEST_TMP/sluiced.log" 2>/dev/null
 tap_ok $? "SIGHUP: the log file is reopened at its path after rotation"
 
 # A second daemon on the same data directory is refused.
-"$SLUICED" "${common[@]}" --port $((port + 2)) --shards 1 --data-dir "$TEST_TMP/d3" >"$TEST_TMP/dup.log" 2>&1
+timeout 20 "$SLUICED" "${common[@]}" --port $((port + 2)) --shards 1 --data-dir "$TEST_TMP/d3" >"$TEST_TMP/dup.log" 2>&1
 rc=$?
 grep -q "is in use by another sluiced" "$TEST_TMP/dup.log"
 tap_ok $((rc != 1 || $? != 0)) "a data directory in use: exit 1 naming the lock"
@@ -103,7 +103,7 @@ tap_ok $((rc != 1 || $? != 0)) "unknown flag: exit 1 naming it"
 rc=$?
 grep -q "invalid value '70000' for setting 'port'" "$TEST_TMP/bad2"
 tap_ok $((rc != 1 || $? != 0)) "bad value: exit 1 naming value and setting"
-"$SLUICED" "${common[@]}" --shards $((ncpu + 1)) --data-dir "$TEST_TMP/d4" >"$TEST_TMP/bad3" 2>&1
+timeout 20 "$SLUICED" "${common[@]}" --shards $((ncpu + 1)) --data-dir "$TEST_TMP/d4" >"$TEST_TMP/bad3" 2>&1
 rc=$?
 grep -q "exceeds the $ncpu CPUs available" "$TEST_TMP/bad3"
 tap_ok $((rc != 1 || $? != 0)) "--shards above the CPU count: exit 1 naming both"
@@ -112,7 +112,7 @@ tap_ok $((rc != 1 || $? != 0)) "--shards above the CPU count: exit 1 naming both
 # CAP_IPC_LOCK and is exempt).
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	mkdir -p "$TEST_TMP/d5" && chmod 777 "$TEST_TMP/d5" "$TEST_TMP"
-	(ulimit -l 64 && setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
+	(ulimit -l 64 && timeout 20 setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
 		"$SLUICED" "${common[@]}" --port $((port + 3)) --shards 1 --data-dir "$TEST_TMP/d5") \
 		>"$TEST_TMP/memlock.log" 2>&1
 	rc=$?

@@ -305,11 +305,15 @@ START_TEST(test_api_versions_round_trip)
 	client_send(&cl, req, api_versions_request(req, 2, 42, 0));
 	client_wait(&cl, 4);
 	uint32_t size = be32(cl.in);
-	ck_assert_uint_eq(size, 4 + 2 + 4 + kafka_api_range_count() * 6 + 4);
+	size_t listed = 0; /* ApiVersions lists the APIs that have a handler */
+	for (size_t i = 0; i < kafka_api_range_count(); i++)
+		listed += api_implemented(kafka_api_range_at(i)->api_key);
+	ck_assert_uint_ge(listed, 10);
+	ck_assert_uint_eq(size, 4 + 2 + 4 + listed * 6 + 4);
 	client_wait(&cl, 4 + size);
 	ck_assert_uint_eq(be32(cl.in + 4), 42);			      /* correlation id */
 	ck_assert_uint_eq(cl.in[8] << 8 | cl.in[9], 0);		      /* error */
-	ck_assert_uint_eq(be32(cl.in + 10), kafka_api_range_count()); /* entries */
+	ck_assert_uint_eq(be32(cl.in + 10), listed); /* entries */
 	ck_assert_uint_eq(srv->stats.requests_by_api[KAFKA_API_API_VERSIONS], 1);
 	client_close(&cl);
 }

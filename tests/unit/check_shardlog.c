@@ -928,6 +928,328 @@ START_TEST(test_segments_roll_over)
 }
 END_TEST
 
+/* ----------------------------------------------------------------------------------- */
+/* segment index files */
+
+/* Reads file NAME of the shard directory into a malloc'd buffer; *LEN its size. */
+static uint8_t *file_read(const struct env *env, const char *name, size_t *len)
+{
+	char path[900];
+	shard_path(env, path, sizeof(path), name);
+	FILE *fp = fopen(path, "rb");
+	ck_assert_msg(fp != NULL, "open %s: %s", path, strerror(errno));
+	fseek(fp, 0, SEEK_END);
+	long size = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	uint8_t *data = malloc((size_t)size + 1);
+	ck_assert_uint_eq(fread(data, 1, (size_t)size, fp), (size_t)size);
+	fclose(fp);
+	*len = (size_t)size;
+	return data;
+}
+
+static void file_write(const struct env *env, const char *name, const uint8_t *buf, size_t len)
+{
+	char path[900];
+	shard_path(env, path, sizeof(path), name);
+	FILE *fp = fopen(path, "wb");
+	ck_assert(fp);
+	ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
+	fclose(fp);
+}
+
+/* 4 partitions, 330 batches of about 10 KB in 1 MiB segments: 4 segments, 3 closed. */
+static void index_setup(struct env *env, struct model *m)
+{
+	env_init(env, 1 * MIB, 256 * KIB, 4);
+	env_open(env);
+	model_init(m, 4, 1);
+	for (uint32_t k = 0; k < 330; k++) {
+		struct recipe r =
+		    recipe_for(m->parts[k % 4].id, k, 2, (uint16_t)(4000 + (k * 97) % 3000));
+		append_retry(env, m, &m->parts[k % 4], &r, k % 7 == 0, NULL, NULL);
+	}
+	ck_assert_int_eq(shardlog_drain(env->log), 0);
+}
+
+/* Checks that the index file of every closed segment lists exactly its data frames,
+ * and that the last (active) segment has none. Returns the frames (padding included)
+ * of the last segment. */
+static uint64_t index_files_match_frames(const struct env *env)
+{
+	struct disk_frame *f;
+	uint32_t n = disk_frames(env, &f);
+	ck_assert_uint_gt(n, 0);
+	uint64_t last_start = f[n - 1].seg_start, last_frames = 0;
+	uint32_t i = 0;
+	while (i < n) {
+		uint64_t seg = f[i].seg_start;
+		char name[SHARDLOG_SEGMENT_NAME_BYTES];
+		shardlog_index_name(name, seg);
+		if (seg == last_start) {
+			ck_assert_msg(!file_exists(env, name), "%s exists", name);
+			for (; i < n; i++)
+				last_frames++;
+			break;
+		}
+		size_t len;
+		uint8_t *buf = file_read(env, name, &len);
+		uint32_t count = 0;
+		const char *why = "";
+		ck_assert_msg(shardlog_index_check(buf, len, 7, seg, 1 * MIB, &count, &why) == 0,
+			      "%s: %s", name, why);
+		uint32_t k = 0;
+		for (; i < n && f[i].seg_start == seg; i++) {
+			if (f[i].partition_id == FRAME_PAD_PARTITION_ID)
+				continue;
+			ck_assert_uint_lt(k, count);
+			struct shardlog_index_entry e;
+			shardlog_index_entry_get(buf, k++, &e);
+			ck_assert_uint_eq(e.position, f[i].pos);
+			ck_assert_uint_eq(e.length, f[i].len);
+			ck_assert_uint_eq(e.partition_id, f[i].partition_id);
+		}
+		ck_assert_uint_eq(k, count);
+		free(buf);
+	}
+	free(f);
+	return last_frames;
+}
+
+/* At each roll the full segment's index file is written; the checkpoint holds only
+ * per-partition state; reopening reads the index files and scans only the active
+ * segment. */
+START_TEST(test_index_files_written_and_loaded)
+{
+	struct env env;
+	struct model m;
+	index_setup(&env, &m);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.segments, 4);
+	ck_assert_uint_eq(st.index_files_written, st.segments - 1);
+	uint32_t segments = st.segments;
+	uint64_t active_frames = index_files_match_frames(&env);
+	size_t len;
+	uint8_t *ck = file_read(&env, SHARDLOG_CHECKPOINT_NAME, &len);
+	ck_assert_uint_eq(len, 40 + 24 * 4); /* O(partitions), whatever the log's length */
+	free(ck);
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	ck_assert_str_eq(shardlog_index_name(name, 1048576), "00000000000001048576.index");
+	uint64_t start = 0;
+	ck_assert(shardlog_index_parse("00000000000001048576.index", &start));
+	ck_assert_uint_eq(start, 1048576);
+	ck_assert(!shardlog_index_parse("00000000000001048576.log", &start));
+	ck_assert(!shardlog_index_parse("0000000000001048576.index", &start));
+
+	env_close(&env);
+	env_open(&env);
+	st = env_stats(&env);
+	ck_assert_uint_eq(st.segments, segments);
+	ck_assert_uint_eq(st.index_files_loaded, segments - 1);
+	ck_assert_uint_eq(st.index_files_rebuilt, 0);
+	ck_assert_uint_eq(st.recovery_frames, active_frames); /* closed segments not scanned */
+	verify_all(&env, &m);
+	/* offsets continue after the restart, and reads reach the oldest batches */
+	for (uint32_t k = 0; k < 8; k++) {
+		struct recipe r = recipe_for(m.parts[k % 4].id, 5000 + k, 1, 100);
+		append_retry(&env, &m, &m.parts[k % 4], &r, true, NULL, NULL);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* A deleted index file is rebuilt from its segment's frames (and rewritten). */
+START_TEST(test_index_file_deleted_rebuilt)
+{
+	struct env env;
+	struct model m;
+	index_setup(&env, &m);
+	uint32_t segments = env_stats(&env).segments;
+	env_close(&env);
+	char path[900];
+	shard_path(&env, path, sizeof(path), "00000000000001048576.index");
+	ck_assert_int_eq(unlink(path), 0);
+	env_open(&env);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.index_files_rebuilt, 1);
+	ck_assert_uint_eq(st.index_files_loaded, segments - 2);
+	ck_assert(file_exists(&env, "00000000000001048576.index"));
+	verify_all(&env, &m);
+	index_files_match_frames(&env);
+	env_close(&env);
+	env_open(&env);
+	st = env_stats(&env);
+	ck_assert_uint_eq(st.index_files_rebuilt, 0);
+	ck_assert_uint_eq(st.index_files_loaded, segments - 1);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+/* A corrupt (bad CRC) or truncated index file is detected and rebuilt; one with a valid
+ * CRC whose entries miss a batch makes recovery fall back to a full scan. No case fails
+ * the open or loses data. */
+START_TEST(test_index_file_corrupt_rebuilt)
+{
+	struct env env;
+	struct model m;
+	index_setup(&env, &m);
+	uint32_t segments = env_stats(&env).segments;
+	env_close(&env);
+	env_open(&env);
+	uint64_t scanned_with = env_stats(&env).recovery_frames;
+	env_close(&env);
+
+	uint8_t junk[4] = {0xde, 0xad, 0xbe, 0xef};
+	file_patch(&env, "00000000000000000000.index", 100, junk, sizeof(junk));
+	size_t len;
+	uint8_t *buf = file_read(&env, "00000000000001048576.index", &len);
+	file_write(&env, "00000000000001048576.index", buf, len - 7);
+	free(buf);
+	env_open(&env);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.index_files_rebuilt, 2);
+	ck_assert_uint_eq(st.index_files_loaded, segments - 3);
+	ck_assert_uint_eq(st.recovery_frames, scanned_with);
+	verify_all(&env, &m);
+	index_files_match_frames(&env);
+	env_close(&env);
+
+	/* sound file, wrong content: the last entry dropped, count and CRC fixed */
+	buf = file_read(&env, "00000000000001048576.index", &len);
+	uint32_t count = 0;
+	const char *why = "";
+	ck_assert_int_eq(shardlog_index_check(buf, len, 7, 1 * MIB, 1 * MIB, &count, &why), 0);
+	ck_assert_uint_gt(count, 1);
+	len -= SHARDLOG_INDEX_ENTRY_BYTES;
+	count--;
+	memcpy(buf + 32, &count, 4); /* little-endian host (x86-64) */
+	uint32_t crc = crc32c(0, buf + 12, len - 12);
+	memcpy(buf + 8, &crc, 4);
+	ck_assert_int_eq(shardlog_index_check(buf, len, 7, 1 * MIB, 1 * MIB, &count, &why), 0);
+	file_write(&env, "00000000000001048576.index", buf, len);
+	free(buf);
+	env_open(&env);
+	st = env_stats(&env);
+	ck_assert_uint_gt(st.recovery_frames, scanned_with); /* full scan */
+	ck_assert_uint_eq(st.recovery_bytes_dropped, 0);
+	verify_all(&env, &m);
+	index_files_match_frames(&env); /* the full scan rewrote them */
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4); /* little-endian host (x86-64) */
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+/* A data dir of an older build: a version 1 checkpoint (every entry inside it) and no
+ * index files. It opens without scanning the closed segments; the index files are
+ * rebuilt once, at the open after the first version 2 checkpoint. */
+START_TEST(test_checkpoint_v1_still_read)
+{
+	struct env env;
+	struct model m;
+	index_setup(&env, &m);
+	uint32_t segments = env_stats(&env).segments;
+	env_close(&env);
+	env_open(&env);
+	uint64_t scanned_with = env_stats(&env).recovery_frames;
+	env_close(&env);
+
+	/* the entries of the closed segments, from their index files, which then go */
+	struct shardlog_index_entry *all = malloc(4096 * sizeof(*all));
+	uint32_t total = 0;
+	uint64_t c = 0;
+	for (uint32_t i = 0; i + 1 < segments; i++) {
+		char name[SHARDLOG_SEGMENT_NAME_BYTES];
+		shardlog_index_name(name, (uint64_t)i * MIB);
+		size_t len;
+		uint8_t *buf = file_read(&env, name, &len);
+		uint32_t count = 0;
+		const char *why = "";
+		ck_assert_int_eq(
+		    shardlog_index_check(buf, len, 7, (uint64_t)i * MIB, MIB, &count, &why), 0);
+		for (uint32_t k = 0; k < count && total < 4096; k++)
+			shardlog_index_entry_get(buf, k, &all[total++]);
+		free(buf);
+		char path[900];
+		shard_path(&env, path, sizeof(path), name);
+		ck_assert_int_eq(unlink(path), 0);
+		c = (uint64_t)(i + 1) * MIB;
+	}
+	size_t bytes = 40 + 4 * 24 + (size_t)total * 32;
+	uint8_t *ck = calloc(1, bytes), *p = ck + 40;
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t id = m.parts[i].id, n = 0;
+		int64_t next = 0;
+		for (uint32_t k = 0; k < total; k++)
+			if (all[k].partition_id == id) {
+				n++;
+				next = all[k].base_offset + all[k].last_offset_delta + 1;
+			}
+		put_le32(p, id);
+		put_le32(p + 4, n);
+		put_le64(p + 8, 0);
+		put_le64(p + 16, (uint64_t)next);
+		p += 24;
+		for (uint32_t k = 0; k < total; k++) {
+			if (all[k].partition_id != id)
+				continue;
+			put_le64(p, (uint64_t)all[k].base_offset);
+			put_le64(p + 8, all[k].position);
+			put_le32(p + 16, all[k].length);
+			put_le32(p + 20, (uint32_t)all[k].last_offset_delta);
+			put_le64(p + 24, (uint64_t)all[k].max_timestamp);
+			p += 32;
+		}
+	}
+	ck_assert_uint_eq((size_t)(p - ck), bytes);
+	put_le32(ck, SHARDLOG_CHECKPOINT_MAGIC);
+	put_le32(ck + 4, SHARDLOG_CHECKPOINT_VERSION_V1);
+	put_le32(ck + 12, 7);
+	put_le64(ck + 16, c);
+	put_le32(ck + 24, 4);
+	put_le32(ck + 28, 0);
+	put_le64(ck + 32, bytes);
+	put_le32(ck + 8, crc32c(0, ck + 12, bytes - 12));
+	file_write(&env, SHARDLOG_CHECKPOINT_NAME, ck, bytes);
+	free(ck);
+	free(all);
+
+	env_open(&env);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_eq(st.recovery_frames, scanned_with); /* the v1 checkpoint was used */
+	ck_assert_uint_eq(st.index_files_loaded, 0);
+	ck_assert_uint_eq(st.index_files_rebuilt, 0);
+	verify_all(&env, &m);
+	env_close(&env); /* writes a version 2 checkpoint */
+	env_open(&env);
+	st = env_stats(&env);
+	ck_assert_uint_eq(st.index_files_rebuilt, segments - 1);
+	ck_assert_uint_eq(st.recovery_frames, scanned_with);
+	verify_all(&env, &m);
+	index_files_match_frames(&env);
+	env_close(&env);
+	env_open(&env);
+	ck_assert_uint_eq(env_stats(&env).index_files_loaded, segments - 1);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
+
 /* Writes the standard data set for the damage cases: 8 partitions, 120 batches, in
  * 1 MiB segments (so a checkpoint covers the first ones), then closes. */
 static void damage_setup(struct env *env, struct model *m)
@@ -1212,6 +1534,7 @@ START_TEST(test_retention)
 	uint32_t segs_before = env_stats(&env).segments;
 	ck_assert_uint_ge(segs_before, 3);
 	ck_assert_int_eq(shardlog_enforce_retention(env.log, now), 0); /* nothing set yet */
+	ck_assert(file_exists(&env, "00000000000000000000.index"));    /* written at the roll */
 
 	ck_assert_int_eq(shardlog_set_retention(env.log, old->id, 60000, -1), 0);
 	ck_assert_int_eq(shardlog_set_retention(env.log, sized->id, -1, 20000), 0);
@@ -1222,6 +1545,8 @@ START_TEST(test_retention)
 	ck_assert_uint_eq(st.segments, segs_before - (uint32_t)deleted);
 	ck_assert_uint_eq(st.segments_deleted, (uint64_t)deleted);
 	ck_assert(!file_exists(&env, "00000000000000000000.log"));
+	ck_assert(!file_exists(&env, "00000000000000000000.index")); /* with its segment */
+	ck_assert(!file_exists(&env, "00000000000001048576.index"));
 
 	struct shardlog_partition_info info;
 	static struct shardlog_read rd;
@@ -1715,6 +2040,10 @@ int main(void)
 	add_case(s, "damage_checkpoint_corrupt", test_damage_checkpoint_corrupt);
 	add_case(s, "unknown_partition_skipped", test_unknown_partition_skipped);
 	add_case(s, "retention", test_retention);
+	add_case(s, "index_files_written_and_loaded", test_index_files_written_and_loaded);
+	add_case(s, "index_file_deleted_rebuilt", test_index_file_deleted_rebuilt);
+	add_case(s, "index_file_corrupt_rebuilt", test_index_file_corrupt_rebuilt);
+	add_case(s, "checkpoint_v1_still_read", test_checkpoint_v1_still_read);
 	add_case(s, "group_commit", test_group_commit);
 	add_case(s, "durable_waiters_in_order", test_durable_waiters_in_order);
 	add_case(s, "backpressure", test_backpressure);
