@@ -6,7 +6,7 @@ UNIT_TESTS = tests/unit/check_loop tests/unit/check_ring tests/unit/check_mesh t
 	tests/unit/check_shard tests/unit/check_broker tests/unit/check_conn \
 	tests/unit/check_producers tests/unit/check_bench_hist tests/unit/check_bench_batch
 check_PROGRAMS += $(UNIT_TESTS)
-noinst_HEADERS += tests/unit/unit.h
+noinst_HEADERS += tests/unit/unit.h tests/unit/testdir.h tests/unit/testbatch.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 UNIT_LDADD = $(SLUICE_LIBS) $(CHECK_LIBS)
 tests_unit_check_ring_SOURCES = tests/unit/check_ring.c

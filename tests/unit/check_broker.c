@@ -22,15 +22,12 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <linux/magic.h>
 #include <numa.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +39,8 @@
 #include "core/topics.h"
 #include "io/loop.h"
 #include "io/pool.h"
+#include "tests/unit/testdir.h"
+#include "tests/unit/testbatch.h"
 #include "tests/unit/unit.h"
 
 #define KIB (1024u)
@@ -491,58 +490,20 @@ static void check_everywhere(struct harness *h, const char *name, uint32_t parti
 
 /* --- a RecordBatch v2 of one record ------------------------------------------------- */
 
-static uint8_t *put_varint(uint8_t *p, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	while (z >= 0x80) {
-		*p++ = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	*p++ = (uint8_t)z;
-	return p;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 /* Writes a batch with one record holding VALUE, timestamped TS_MS, into OUT (room for
  * 128 + strlen(VALUE) bytes); returns its length. */
 static uint32_t make_batch(uint8_t *out, const char *value, int64_t ts_ms)
 {
 	size_t vlen = strlen(value);
-	uint8_t rec[512];
 	ck_assert_uint_lt(vlen, 400);
-	uint8_t *r = rec;
-	*r++ = 0;	       /* attributes */
-	r = put_varint(r, 0);  /* timestampDelta */
-	r = put_varint(r, 0);  /* offsetDelta */
-	r = put_varint(r, -1); /* null key */
-	r = put_varint(r, (int64_t)vlen);
-	memcpy(r, value, vlen);
-	r += vlen;
-	r = put_varint(r, 0); /* headers */
-	uint8_t *p = put_varint(out + BATCH_HEADER_BYTES, r - rec);
-	memcpy(p, rec, (size_t)(r - rec));
-	p += r - rec;
-	uint32_t len = (uint32_t)(p - out);
-	put_be(out + 0, 0, 8);
-	put_be(out + 8, len - BATCH_LENGTH_OVERHEAD, 4);
-	put_be(out + 12, UINT32_MAX, 4);
-	out[16] = BATCH_MAGIC_V2;
-	put_be(out + 21, 0, 2);
-	put_be(out + 23, 0, 4);		      /* lastOffsetDelta */
-	put_be(out + 27, (uint64_t)ts_ms, 8); /* baseTimestamp */
-	put_be(out + 35, (uint64_t)ts_ms, 8); /* maxTimestamp */
-	put_be(out + 43, UINT64_MAX, 8);
-	put_be(out + 51, UINT16_MAX, 2);
-	put_be(out + 53, UINT32_MAX, 4);
-	put_be(out + 57, 1, 4);
-	put_be(out + 17, batch_crc(out, len), 4);
+	const struct test_record rec = {.value = value, .value_len = vlen};
+	const struct test_batch b = {.leader_epoch = -1,
+				     .base_timestamp = ts_ms,
+				     .max_timestamp = ts_ms,
+				     .producer_id = -1,
+				     .producer_epoch = -1,
+				     .base_sequence = -1};
+	uint32_t len = (uint32_t)test_batch_build(out, 128 + vlen, &b, &rec, 1);
 	ck_assert_int_eq(batch_validate(out, len, NULL), BATCH_OK);
 	return len;
 }
@@ -939,64 +900,6 @@ END_TEST
 
 /* --- set-up --------------------------------------------------------------------------- */
 
-static bool accepts_o_direct(const char *dir)
-{
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/probe-direct", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
-	unlink(path);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static bool is_tmpfs(const char *dir)
-{
-	struct statfs sf;
-	return statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-/* The data directory: under the build directory, /var/tmp or /tmp, preferring a real
- * file system over tmpfs. */
-static void pick_dir(void)
-{
-	const char *build = getenv("SLUICE_BUILDDIR");
-	const char *candidates[] = {build ? build : ".", "/var/tmp", "/tmp"};
-	char tmpfs_dir[4096] = "", tried[1024] = "";
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/sluice-check-broker-XXXXXX", candidates[i]);
-		if (!mkdtemp(dir))
-			continue;
-		bool ok = accepts_o_direct(dir);
-		if (ok && !is_tmpfs(dir)) {
-			snprintf(machine.base, sizeof(machine.base), "%s", dir);
-			break;
-		}
-		if (ok && !tmpfs_dir[0])
-			snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s", dir);
-		else
-			rmdir(dir);
-		size_t used = strlen(tried);
-		snprintf(tried + used, sizeof(tried) - used, "%s%s", used ? ", " : "",
-			 candidates[i]);
-	}
-	if (!machine.base[0] && tmpfs_dir[0])
-		snprintf(machine.base, sizeof(machine.base), "%s", tmpfs_dir);
-	else if (tmpfs_dir[0])
-		rmdir(tmpfs_dir);
-	if (!machine.base[0])
-		snprintf(machine.skip, sizeof(machine.skip),
-			 "no directory accepts O_DIRECT (tried %s); the shard log needs it",
-			 tried[0] ? tried : "none could be created");
-}
-
 /* Skips everything when io_uring or a registered pool is not available here. */
 static void probe_uring(void)
 {
@@ -1035,7 +938,8 @@ int main(void)
 	 * thread, as shard_set_start should. */
 	if (numa_available() >= 0)
 		numa_node_of_cpu(0);
-	pick_dir();
+	test_pick_direct_dir("sluice-check-broker", machine.base, sizeof(machine.base), NULL,
+			     machine.skip, sizeof(machine.skip));
 	if (!machine.skip[0])
 		probe_uring();
 	const char *skip = machine.skip[0] ? machine.skip : NULL;
@@ -1048,7 +952,7 @@ int main(void)
 		      skip);
 	int ret = unit_run(s);
 	if (machine.base[0] && ret == EXIT_SUCCESS)
-		nftw(machine.base, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		test_remove_tree(machine.base);
 	else if (machine.base[0])
 		printf("# broker: data kept in %s\n", machine.base);
 	return ret;

@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "tests/unit/testdir.h"
 #include "tests/unit/unit.h"
 
 #define SEGMENT_BYTES (8u * 1024 * 1024) /* small, so the sanitizer build stays quick */
@@ -413,78 +413,31 @@ static void add_case(Suite *suite, const char *name, const TTest *test, const ch
 	suite_add_tcase(suite, tc);
 }
 
-/* True when a file created in DIR can be opened with O_DIRECT. */
-static bool accepts_o_direct(const char *dir)
-{
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/probe-direct", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
-	unlink(path);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
-	/* A home for the files: the first candidate whose file system takes O_DIRECT. */
-	const char *build = getenv("SLUICE_BUILDDIR");
-	const char *candidates[] = {"/tmp", "/var/tmp", build ? build : "."};
-	char tried[1024] = "";
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+	/* A home for the files: a fresh directory whose file system takes O_DIRECT. */
+	char no_base[1200] = "";
+	test_pick_direct_dir("sluice-check-disk", machine.base, sizeof(machine.base), NULL, no_base,
+			     sizeof(no_base));
+
+	/* A file system without O_DIRECT for the refusal case: one named by
+	 * SLUICE_TEST_NO_DIRECT_DIR (a ramfs mount, for example), or tmpfs before Linux 6.6. */
+	const char *no_direct = getenv("SLUICE_TEST_NO_DIRECT_DIR");
+	const char *refusing[] = {no_direct, "/tmp", "/dev/shm"};
+	for (size_t i = 0; i < sizeof(refusing) / sizeof(refusing[0]); i++) {
 		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/sluice-check-disk-XXXXXX", candidates[i]);
+		if (!refusing[i] || !refusing[i][0])
+			continue;
+		snprintf(dir, sizeof(dir), "%s/sluice-check-disk-XXXXXX", refusing[i]);
 		if (!mkdtemp(dir))
 			continue;
-		if (accepts_o_direct(dir)) {
-			snprintf(machine.base, sizeof(machine.base), "%s", dir);
+		if (!test_accepts_o_direct(dir)) {
+			snprintf(machine.no_direct_dir, sizeof(machine.no_direct_dir), "%s", dir);
 			break;
 		}
-		/* Remember it as the file system that refuses, for that case. */
-		if (!machine.no_direct_dir[0])
-			snprintf(machine.no_direct_dir, sizeof(machine.no_direct_dir), "%s", dir);
-		else
-			rmdir(dir);
-		size_t used = strlen(tried);
-		snprintf(tried + used, sizeof(tried) - used, "%s%s", used ? ", " : "",
-			 candidates[i]);
-	}
-	/* A file system without O_DIRECT for the refusal case: tmpfs before Linux 6.6, or
-	 * one named by SLUICE_TEST_NO_DIRECT_DIR (a ramfs mount, for example). */
-	const char *no_direct = getenv("SLUICE_TEST_NO_DIRECT_DIR");
-	if (!machine.no_direct_dir[0] && no_direct && no_direct[0]) {
-		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/sluice-check-disk-XXXXXX", no_direct);
-		if (mkdtemp(dir)) {
-			if (!accepts_o_direct(dir))
-				snprintf(machine.no_direct_dir, sizeof(machine.no_direct_dir), "%s",
-					 dir);
-			else
-				rmdir(dir);
-		}
-	}
-	if (!machine.no_direct_dir[0]) {
-		char dir[4096] = "/dev/shm/sluice-check-disk-XXXXXX";
-		if (mkdtemp(dir)) {
-			if (!accepts_o_direct(dir))
-				snprintf(machine.no_direct_dir, sizeof(machine.no_direct_dir), "%s",
-					 dir);
-			else
-				rmdir(dir);
-		}
+		rmdir(dir);
 	}
 
-	char no_base[1200] = "";
-	if (!machine.base[0])
-		snprintf(no_base, sizeof(no_base),
-			 "no directory accepts O_DIRECT (tried %s); the shard log needs it",
-			 tried[0] ? tried : "none could be created");
 	const char *need_base = no_base[0] ? no_base : NULL;
 	const char *need_refusal =
 	    machine.no_direct_dir[0]
@@ -509,8 +462,8 @@ int main(void)
 	int ret = unit_run(s);
 
 	if (machine.base[0])
-		nftw(machine.base, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		test_remove_tree(machine.base);
 	if (machine.no_direct_dir[0])
-		nftw(machine.no_direct_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		test_remove_tree(machine.no_direct_dir);
 	return ret;
 }

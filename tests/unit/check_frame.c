@@ -20,134 +20,10 @@
 #include <string.h>
 
 #include "core/crc32c.h"
+#include "tests/unit/testbatch.h"
 #include "tests/unit/unit.h"
 
-/* ---- a minimal RecordBatch v2 encoder for the tests ---- */
-
-struct enc {
-	uint8_t *buf;
-	size_t len;
-	size_t cap;
-};
-
-static void enc_bytes(struct enc *e, const void *p, size_t n)
-{
-	ck_assert_msg(e->len + n <= e->cap, "test buffer too small");
-	memcpy(e->buf + e->len, p, n);
-	e->len += n;
-}
-
-static void enc_u8(struct enc *e, uint8_t v)
-{
-	enc_bytes(e, &v, 1);
-}
-
-static void enc_be(struct enc *e, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--)
-		enc_u8(e, (uint8_t)(v >> (8 * i)));
-}
-
-/* Kafka's varint/varlong: zigzag, then 7 bits a byte, low first. */
-static void enc_varlong(struct enc *e, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	while (z >= 0x80) {
-		enc_u8(e, (uint8_t)(z | 0x80));
-		z >>= 7;
-	}
-	enc_u8(e, (uint8_t)z);
-}
-
-struct test_record {
-	int64_t timestamp_delta;
-	const void *key; /* NULL: null key (length -1) */
-	size_t key_len;
-	const void *value;
-	size_t value_len;
-	const void *header_key; /* NULL: no header */
-	size_t header_key_len;
-	const void *header_value;
-	size_t header_value_len;
-};
-
-/* Encodes one record with OFFSET_DELTA into E. */
-static void enc_record(struct enc *e, const struct test_record *r, int32_t offset_delta)
-{
-	uint8_t body_buf[4096];
-	struct enc body = {body_buf, 0, sizeof(body_buf)};
-	enc_u8(&body, 0); /* attributes, unused */
-	enc_varlong(&body, r->timestamp_delta);
-	enc_varlong(&body, offset_delta);
-	if (r->key) {
-		enc_varlong(&body, (int64_t)r->key_len);
-		enc_bytes(&body, r->key, r->key_len);
-	} else {
-		enc_varlong(&body, -1);
-	}
-	enc_varlong(&body, (int64_t)r->value_len);
-	enc_bytes(&body, r->value, r->value_len);
-	if (r->header_key) {
-		enc_varlong(&body, 1);
-		enc_varlong(&body, (int64_t)r->header_key_len);
-		enc_bytes(&body, r->header_key, r->header_key_len);
-		enc_varlong(&body, (int64_t)r->header_value_len);
-		enc_bytes(&body, r->header_value, r->header_value_len);
-	} else {
-		enc_varlong(&body, 0);
-	}
-	enc_varlong(e, (int64_t)body.len);
-	enc_bytes(e, body.buf, body.len);
-}
-
-struct test_batch {
-	int16_t attributes;
-	int64_t base_timestamp;
-	int64_t max_timestamp;
-	int64_t producer_id;
-	int16_t producer_epoch;
-	int32_t base_sequence;
-};
-
-static void put_be32_at(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Recomputes and stores the batch CRC, after a test edited a covered field. */
-static void reseal_batch(uint8_t *buf, size_t len)
-{
-	put_be32_at(buf + BATCH_OFFSET_CRC, crc32c(0, buf + 21, len - 21));
-}
-
-/* Encodes a batch of COUNT records (record i is RECORDS[i]) at BUF; returns its bytes. */
-static size_t build_batch(uint8_t *buf, size_t cap, const struct test_batch *b,
-			  const struct test_record *records, int count)
-{
-	struct enc e = {buf, 0, cap};
-	enc_be(&e, 0, 8);			/* baseOffset */
-	enc_be(&e, 0, 4);			/* batchLength, below */
-	enc_be(&e, 0, 4);			/* partitionLeaderEpoch */
-	enc_u8(&e, 2);				/* magic */
-	enc_be(&e, 0, 4);			/* crc, below */
-	enc_be(&e, (uint16_t)b->attributes, 2); /* attributes */
-	enc_be(&e, (uint32_t)(count - 1), 4);	/* lastOffsetDelta */
-	enc_be(&e, (uint64_t)b->base_timestamp, 8);
-	enc_be(&e, (uint64_t)b->max_timestamp, 8);
-	enc_be(&e, (uint64_t)b->producer_id, 8);
-	enc_be(&e, (uint16_t)b->producer_epoch, 2);
-	enc_be(&e, (uint32_t)b->base_sequence, 4);
-	enc_be(&e, (uint32_t)count, 4);
-	ck_assert_uint_eq(e.len, BATCH_HEADER_BYTES);
-	for (int i = 0; i < count; i++)
-		enc_record(&e, &records[i], i);
-	put_be32_at(buf + 8, (uint32_t)(e.len - 12));
-	reseal_batch(buf, e.len);
-	return e.len;
-}
+/* ---- batches for the tests (tests/unit/testbatch.h) ---- */
 
 static const struct test_batch plain_batch = {
     .attributes = 0,
@@ -174,7 +50,9 @@ static size_t build_plain(uint8_t *buf, size_t cap, const struct test_batch *b, 
 		    .value_len = strlen(values[i]),
 		};
 	}
-	return build_batch(buf, cap, b, recs, count);
+	size_t len = test_batch_build(buf, cap, b, recs, (uint32_t)count);
+	ck_assert_msg(len > 0, "test buffer too small");
+	return len;
 }
 
 /*
@@ -216,7 +94,7 @@ START_TEST(test_batch_encoder_matches_sarama)
 	};
 	struct test_batch b = {.base_timestamp = 1479847795000};
 	uint8_t buf[256];
-	size_t len = build_batch(buf, sizeof(buf), &b, &rec, 1);
+	size_t len = test_batch_build(buf, sizeof(buf), &b, &rec, 1);
 	ck_assert_uint_eq(len, sizeof(sarama_batch));
 	ck_assert_mem_eq(buf, sarama_batch, len);
 }
@@ -304,16 +182,16 @@ START_TEST(test_batch_lying_length)
 	buf[len] = 0;
 	ck_assert_int_eq(batch_validate(buf, len + 1, NULL), BATCH_BAD_LENGTH);
 	/* batchLength claims one byte more, or one less, than there is. */
-	put_be32_at(buf + 8, (uint32_t)(len - 12 + 1));
+	test_put_be(buf + 8, (uint32_t)(len - 12 + 1), 4);
 	ck_assert_int_eq(batch_validate(buf, len, NULL), BATCH_BAD_LENGTH);
-	put_be32_at(buf + 8, (uint32_t)(len - 12 - 1));
+	test_put_be(buf + 8, (uint32_t)(len - 12 - 1), 4);
 	ck_assert_int_eq(batch_validate(buf, len, NULL), BATCH_BAD_LENGTH);
 	/* Shorter than a header, negative, or beyond the broker's limit: even the header
 	 * alone is refused. */
 	static const int32_t bad[] = {
 	    0, 48, -1, INT32_MIN, (int32_t)LIMITS_BATCH_BYTES_MAX - 11, INT32_MAX};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		put_be32_at(buf + 8, (uint32_t)bad[i]);
+		test_put_be(buf + 8, (uint32_t)bad[i], 4);
 		ck_assert_msg(batch_parse(buf, len, &h) == BATCH_BAD_LENGTH, "batchLength %d",
 			      bad[i]);
 		ck_assert_int_eq(h.batch_length, bad[i]);
@@ -321,9 +199,9 @@ START_TEST(test_batch_lying_length)
 	}
 	/* Exactly a header (no records) and exactly the limit are lengths the header
 	 * allows. */
-	put_be32_at(buf + 8, 49);
+	test_put_be(buf + 8, 49, 4);
 	ck_assert_int_eq(batch_parse(buf, len, NULL), BATCH_OK);
-	put_be32_at(buf + 8, LIMITS_BATCH_BYTES_MAX - 12);
+	test_put_be(buf + 8, LIMITS_BATCH_BYTES_MAX - 12, 4);
 	ck_assert_int_eq(batch_parse(buf, len, NULL), BATCH_OK);
 }
 END_TEST
@@ -377,17 +255,17 @@ START_TEST(test_batch_bad_count)
 	static const int32_t bad[][2] = {{0, -1}, {0, 0},	  {-1, -2},	  {3, 3},
 					 {3, 1},  {3, INT32_MAX}, {INT32_MIN, 2}, {INT32_MAX, 2}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		put_be32_at(buf + 57, (uint32_t)bad[i][0]);
-		put_be32_at(buf + 23, (uint32_t)bad[i][1]);
-		reseal_batch(buf, len);
+		test_put_be(buf + 57, (uint32_t)bad[i][0], 4);
+		test_put_be(buf + 23, (uint32_t)bad[i][1], 4);
+		test_batch_reseal(buf, len);
 		ck_assert_msg(batch_validate(buf, len, &h) == BATCH_BAD_COUNT, "count %d delta %d",
 			      bad[i][0], bad[i][1]);
 		/* The header alone says nothing against it. */
 		ck_assert_int_eq(batch_parse(buf, len, NULL), BATCH_OK);
 	}
-	put_be32_at(buf + 57, 3);
-	put_be32_at(buf + 23, 2);
-	reseal_batch(buf, len);
+	test_put_be(buf + 57, 3, 4);
+	test_put_be(buf + 23, 2, 4);
+	test_batch_reseal(buf, len);
 	ck_assert_int_eq(batch_validate(buf, len, &h), BATCH_OK);
 }
 END_TEST

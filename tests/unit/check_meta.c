@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/testdir.h"
 #include "tests/unit/unit.h"
 
 static char dir[4096];	   /* this case's data directory */
@@ -37,14 +37,9 @@ static void make_dir(void)
 	snprintf(journal, sizeof(journal), "%s/%s", dir, META_JOURNAL_NAME);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void remove_dir(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_remove_tree(dir);
 }
 
 static struct meta *open_ok(uint32_t shards)

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +24,11 @@
 #include <unistd.h>
 
 #include "core/batch.h"
-#include "core/crc32c.h"
 #include "core/shardlog.h"
 #include "io/loop.h"
 #include "io/pool.h"
+#include "tests/unit/testdir.h"
+#include "tests/unit/testbatch.h"
 #include "tests/unit/unit.h"
 
 #define KIB  (1024u)
@@ -53,61 +53,31 @@ static struct batch_header hdr(int64_t pid, int16_t epoch, int32_t seq, int32_t 
 				     .record_count = records};
 }
 
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint8_t *put_varint(uint8_t *p, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	while (z >= 0x80) {
-		*p++ = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	*p++ = (uint8_t)z;
-	return p;
-}
-
 /* Builds a RecordBatch v2 of RECORDS records with VALUE_LEN-byte values from producer
  * PID (epoch, base sequence) into BUF; returns its length. */
 static uint32_t build(uint8_t *buf, size_t cap, int64_t pid, int16_t epoch, int32_t seq,
 		      int records, int value_len)
 {
-	uint8_t *p = buf + BATCH_HEADER_BYTES;
+	size_t len = BATCH_HEADER_BYTES;
 	for (int i = 0; i < records; i++) {
-		uint8_t body[8 * KIB];
-		uint8_t *b = body;
-		*b++ = 0;
-		b = put_varint(b, i);
-		b = put_varint(b, i);
-		b = put_varint(b, -1);
-		b = put_varint(b, value_len);
+		uint8_t value[8 * KIB];
+		ck_assert_int_le(value_len, (int)sizeof(value));
 		for (int k = 0; k < value_len; k++)
-			*b++ = (uint8_t)(seq + i + k);
-		b = put_varint(b, 0);
-		p = put_varint(p, b - body);
-		memcpy(p, body, (size_t)(b - body));
-		p += b - body;
-		ck_assert((size_t)(p - buf) <= cap);
+			value[k] = (uint8_t)(seq + i + k);
+		const struct test_record rec = {
+		    .timestamp_delta = i, .value = value, .value_len = (size_t)value_len};
+		size_t n = test_record_put(buf + len, cap - len, &rec, i);
+		ck_assert(n > 0);
+		len += n;
 	}
-	uint32_t len = (uint32_t)(p - buf);
-	memset(buf, 0, BATCH_HEADER_BYTES);
-	put_be(buf + 8, len - BATCH_LENGTH_OVERHEAD, 4);
-	buf[16] = 2;
-	put_be(buf + 23, (uint64_t)(records - 1), 4);
-	put_be(buf + 27, 1700000000000ull, 8);
-	put_be(buf + 35, 1700000000000ull, 8);
-	put_be(buf + 43, (uint64_t)pid, 8);
-	put_be(buf + 51, (uint16_t)epoch, 2);
-	put_be(buf + 53, (uint32_t)seq, 4);
-	put_be(buf + 57, (uint64_t)records, 4);
-	put_be(buf + 17, crc32c(0, buf + BATCH_CRC_START, len - BATCH_CRC_START), 4);
-	ck_assert_int_eq(batch_validate(buf, len, NULL), BATCH_OK);
-	return len;
+	const struct test_batch b = {.base_timestamp = 1700000000000,
+				     .max_timestamp = 1700000000000,
+				     .producer_id = pid,
+				     .producer_epoch = epoch,
+				     .base_sequence = seq};
+	test_batch_seal(buf, len, &b, (uint32_t)records);
+	ck_assert_int_eq(batch_validate(buf, (uint32_t)len, NULL), BATCH_OK);
+	return (uint32_t)len;
 }
 
 static struct producers *state_new(uint32_t partition_max, uint32_t shard_max)
@@ -426,11 +396,6 @@ struct env {
 	uint64_t staging;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void env_open(struct env *env)
 {
 	char explain[256];
@@ -478,7 +443,7 @@ static void env_done(struct env *env)
 {
 	if (env->log)
 		env_close(env);
-	nftw(env->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_remove_tree(env->dir);
 }
 
 static int64_t next_offset(struct env *env, uint32_t part)
@@ -762,31 +727,6 @@ END_TEST
 
 /* ----------------------------------------------------------------------------------- */
 
-static bool try_base(const char *dir)
-{
-	char path[600];
-	snprintf(path, sizeof(path), "%s/producers-probe-XXXXXX", dir);
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return false;
-	close(fd);
-	fd = open(path, O_RDWR | O_DIRECT);
-	bool ok = false;
-	if (fd >= 0) {
-		void *buf = NULL;
-		if (posix_memalign(&buf, 4096, 4096) == 0) {
-			memset(buf, 0, 4096);
-			ok = pwrite(fd, buf, 4096, 0) == 4096;
-			free(buf);
-		}
-		close(fd);
-	}
-	unlink(path);
-	if (ok)
-		snprintf(machine.base, sizeof(machine.base), "%s", dir);
-	return ok;
-}
-
 static void add_log_case(Suite *s, const char *name, const TTest *test)
 {
 	unit_add_case(s, name, test, 0, machine.skip[0] ? machine.skip : NULL);
@@ -801,12 +741,8 @@ int main(void)
 			 strerror(-ret));
 	} else {
 		io_uring_queue_exit(&ring);
-		const char *build_dir = getenv("SLUICE_BUILDDIR");
-		char cwd[400];
-		if (!try_base("/var/tmp") && !(build_dir && try_base(build_dir)) &&
-		    !(getcwd(cwd, sizeof(cwd)) && try_base(cwd)))
-			snprintf(machine.skip, sizeof(machine.skip),
-				 "no directory with O_DIRECT support (/var/tmp, the build dir)");
+		test_pick_direct_dir("sluice-check-producers", machine.base, sizeof(machine.base),
+				     NULL, machine.skip, sizeof(machine.skip));
 	}
 	Suite *s = suite_create("producers");
 	unit_add_case(s, "in_order_and_duplicates", test_in_order_and_duplicates, 0, NULL);
@@ -824,5 +760,8 @@ int main(void)
 	add_log_case(s, "produce_backpressure_in_order", test_produce_backpressure_in_order);
 	add_log_case(s, "restart_rebuilds_state", test_restart_rebuilds_state);
 	add_log_case(s, "restart_forgets_lost_batches", test_restart_forgets_lost_batches);
-	return unit_run(s);
+	ret = unit_run(s);
+	if (machine.base[0])
+		test_remove_tree(machine.base);
+	return ret;
 }

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,8 @@
 #include "core/frame.h"
 #include "io/loop.h"
 #include "io/pool.h"
+#include "tests/unit/testdir.h"
+#include "tests/unit/testbatch.h"
 #include "tests/unit/unit.h"
 
 #define KIB (1024u)
@@ -43,25 +44,6 @@ static struct {
 
 /* ----------------------------------------------------------------------------------- */
 /* RecordBatch v2 builder */
-
-static uint8_t *put_varint(uint8_t *p, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	while (z >= 0x80) {
-		*p++ = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	*p++ = (uint8_t)z;
-	return p;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
 
 static uint64_t get_be(const uint8_t *p, int bytes)
 {
@@ -82,44 +64,30 @@ struct recipe {
 /* Writes the batch of R into BUF (CAP bytes) and returns its length. */
 static uint32_t batch_build(const struct recipe *r, uint8_t *buf, size_t cap)
 {
-	uint8_t *p = buf + BATCH_HEADER_BYTES;
+	size_t len = BATCH_HEADER_BYTES;
 	uint32_t x = r->seed * 2654435761u + 1;
 	for (int i = 0; i < r->records; i++) {
-		uint8_t body[64 * KIB + 64];
-		uint8_t *b = body;
-		*b++ = 0;			 /* attributes */
-		b = put_varint(b, i);		 /* timestampDelta */
-		b = put_varint(b, i);		 /* offsetDelta */
-		b = put_varint(b, -1);		 /* null key */
-		b = put_varint(b, r->value_len); /* value */
+		uint8_t value[64 * KIB];
 		for (int k = 0; k < r->value_len; k++) {
 			x ^= x << 13;
 			x ^= x >> 17;
 			x ^= x << 5;
-			*b++ = (uint8_t)x;
+			value[k] = (uint8_t)x;
 		}
-		b = put_varint(b, 0); /* headers */
-		p = put_varint(p, b - body);
-		memcpy(p, body, (size_t)(b - body));
-		p += b - body;
-		ck_assert((size_t)(p - buf) <= cap);
+		const struct test_record rec = {
+		    .timestamp_delta = i, .value = value, .value_len = r->value_len};
+		size_t n = test_record_put(buf + len, cap - len, &rec, i);
+		ck_assert(n > 0);
+		len += n;
 	}
-	uint32_t len = (uint32_t)(p - buf);
-	put_be(buf + 0, 0, 8);				 /* baseOffset */
-	put_be(buf + 8, len - BATCH_LENGTH_OVERHEAD, 4); /* batchLength */
-	put_be(buf + 12, 0, 4);				 /* partitionLeaderEpoch */
-	buf[16] = 2;					 /* magic */
-	put_be(buf + 21, 0, 2);				 /* attributes */
-	put_be(buf + 23, (uint64_t)(r->records - 1), 4); /* lastOffsetDelta */
-	put_be(buf + 27, (uint64_t)r->timestamp, 8);
-	put_be(buf + 35, (uint64_t)(r->timestamp + r->records - 1), 8);
-	put_be(buf + 43, UINT64_MAX, 8); /* producerId -1 */
-	put_be(buf + 51, 0xffff, 2);
-	put_be(buf + 53, 0xffffffff, 4);
-	put_be(buf + 57, r->records, 4);
-	put_be(buf + 17, crc32c(0, buf + BATCH_CRC_START, len - BATCH_CRC_START), 4);
-	ck_assert_int_eq(batch_validate(buf, len, NULL), BATCH_OK);
-	return len;
+	const struct test_batch b = {.base_timestamp = r->timestamp,
+				     .max_timestamp = r->timestamp + r->records - 1,
+				     .producer_id = -1,
+				     .producer_epoch = -1,
+				     .base_sequence = -1};
+	test_batch_seal(buf, len, &b, r->records);
+	ck_assert_int_eq(batch_validate(buf, (uint32_t)len, NULL), BATCH_OK);
+	return (uint32_t)len;
 }
 
 /* ----------------------------------------------------------------------------------- */
@@ -186,11 +154,6 @@ struct env {
 	uint32_t nids;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void env_init(struct env *env, uint64_t segment, uint64_t staging, uint32_t nids)
 {
 	memset(env, 0, sizeof(*env));
@@ -249,7 +212,7 @@ static void env_done(struct env *env)
 {
 	if (env->log)
 		env_close(env);
-	nftw(env->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_remove_tree(env->dir);
 	free(env->ids);
 }
 
@@ -337,7 +300,7 @@ static uint32_t check_batch(const uint8_t *p, uint64_t left, const struct mbatch
 {
 	static uint8_t want[128 * KIB];
 	uint32_t len = batch_build(&mb->r, want, sizeof(want));
-	put_be(want, (uint64_t)mb->base, 8);
+	test_put_be(want, (uint64_t)mb->base, 8);
 	ck_assert_uint_ge(left, len);
 	ck_assert_msg(memcmp(p, want, len) == 0, "batch at offset %lld differs",
 		      (long long)mb->base);
@@ -840,7 +803,7 @@ START_TEST(test_append_rejects)
 	buf[16] = 1; /* magic */
 	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), -EINVAL);
 	buf[16] = 2;
-	put_be(buf + 57, 0, 4); /* recordCount 0 */
+	test_put_be(buf + 57, 0, 4); /* recordCount 0 */
 	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), -EINVAL);
 	len = batch_build(&r, buf, sizeof(buf));
 	ck_assert_int_eq(shardlog_append(env.log, 1, buf, len, false, NULL, NULL), 0);
@@ -1794,7 +1757,6 @@ END_TEST
 
 /* ----------------------------------------------------------------------------------- */
 
-/* Finds a directory where files open with O_DIRECT (tmpfs may refuse it). */
 /* ----------------------------------------------------------------------------------- */
 /* durability barrier and the hooks for state kept beside the log */
 
@@ -1895,10 +1857,10 @@ static int hook_load(void *ctx, const uint8_t *buf, size_t len)
 /* Makes the batch at BUF (LEN bytes) carry producer id PID, and reseals its CRC. */
 static void batch_set_producer(uint8_t *buf, uint32_t len, int64_t pid)
 {
-	put_be(buf + 43, (uint64_t)pid, 8);
-	put_be(buf + 51, 0, 2);
-	put_be(buf + 53, 0, 4);
-	put_be(buf + 17, crc32c(0, buf + BATCH_CRC_START, len - BATCH_CRC_START), 4);
+	test_put_be(buf + 43, (uint64_t)pid, 8);
+	test_put_be(buf + 51, 0, 2);
+	test_put_be(buf + 53, 0, 4);
+	test_put_be(buf + 17, crc32c(0, buf + BATCH_CRC_START, len - BATCH_CRC_START), 4);
 }
 
 static void hooks_reopen(struct env *env, int load_result)
@@ -1974,31 +1936,6 @@ START_TEST(test_hooks_state_and_scan)
 }
 END_TEST
 
-static bool try_base(const char *dir)
-{
-	char path[600];
-	snprintf(path, sizeof(path), "%s/shardlog-probe-XXXXXX", dir);
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return false;
-	close(fd);
-	fd = open(path, O_RDWR | O_DIRECT);
-	bool ok = false;
-	if (fd >= 0) {
-		void *buf = NULL;
-		if (posix_memalign(&buf, 4096, 4096) == 0) {
-			memset(buf, 0, 4096);
-			ok = pwrite(fd, buf, 4096, 0) == 4096;
-			free(buf);
-		}
-		close(fd);
-	}
-	unlink(path);
-	if (ok)
-		snprintf(machine.base, sizeof(machine.base), "%s", dir);
-	return ok;
-}
-
 static void add_case(Suite *s, const char *name, const TTest *test)
 {
 	unit_add_case(s, name, test, 0, machine.skip[0] ? machine.skip : NULL);
@@ -2013,12 +1950,8 @@ int main(void)
 			 strerror(-ret));
 	} else {
 		io_uring_queue_exit(&ring);
-		const char *build = getenv("SLUICE_BUILDDIR");
-		char cwd[400];
-		if (!try_base("/var/tmp") && !(build && try_base(build)) &&
-		    !(getcwd(cwd, sizeof(cwd)) && try_base(cwd)))
-			snprintf(machine.skip, sizeof(machine.skip),
-				 "no directory with O_DIRECT support (/var/tmp, the build dir)");
+		test_pick_direct_dir("sluice-check-shardlog", machine.base, sizeof(machine.base),
+				     NULL, machine.skip, sizeof(machine.skip));
 	}
 
 	Suite *s = suite_create("shardlog");
@@ -2050,5 +1983,8 @@ int main(void)
 	add_case(s, "write_error_fails_waiters", test_write_error_fails_waiters);
 	add_case(s, "barrier_in_order", test_barrier_in_order);
 	add_case(s, "hooks_state_and_scan", test_hooks_state_and_scan);
-	return unit_run(s);
+	ret = unit_run(s);
+	if (machine.base[0])
+		test_remove_tree(machine.base);
+	return ret;
 }

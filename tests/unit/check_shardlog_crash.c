@@ -32,10 +32,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -45,7 +43,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +53,8 @@
 #include "io/disk.h"
 #include "io/loop.h"
 #include "io/pool.h"
+#include "tests/unit/testdir.h"
+#include "tests/unit/testbatch.h"
 #include "tests/unit/unit.h"
 
 /* Check's ck_assert_* record a mark point per call, a write(2) to the runner in fork
@@ -201,26 +200,6 @@ static struct shape gen_shape(uint32_t part, uint64_t seq)
 	return s;
 }
 
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
 static void put_le32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
@@ -235,25 +214,6 @@ static void put_le64(uint8_t *p, uint64_t v)
 	put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
-/* Kafka's zigzag varint; returns the bytes written (at most 10). */
-static size_t put_varint(uint8_t *p, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	size_t n = 0;
-	while (z >= 0x80) {
-		p[n++] = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	p[n++] = (uint8_t)z;
-	return n;
-}
-
-static size_t varint_len(int64_t v)
-{
-	uint8_t scratch[10];
-	return put_varint(scratch, v);
-}
-
 /*
  * Writes batch SEQ of partition PART (index) into OUT with baseOffset BASE_OFFSET and
  * returns its length. Everything but baseOffset depends only on (PART, SEQ): each record
@@ -264,49 +224,40 @@ static uint32_t gen_batch(uint32_t part, uint64_t seq, int64_t base_offset, uint
 {
 	struct shape s = gen_shape(part, seq);
 	int64_t base_ts = INT64_C(1700000000000) + (int64_t)seq * 1000 + part;
-	uint8_t *p = out + BATCH_HEADER_BYTES;
+	size_t len = BATCH_HEADER_BYTES;
 
 	for (uint32_t i = 0; i < s.records; i++) {
+		uint8_t value[CRASH_BATCH_BYTES_MAX];
 		uint32_t vlen = s.value_base + (i * 37) % 64;
-		size_t body = 1 + varint_len(i) + varint_len(i) + varint_len(-1) +
-			      varint_len(vlen) + vlen + varint_len(0);
-		p += put_varint(p, (int64_t)body);
-		*p++ = 0;		/* attributes */
-		p += put_varint(p, i);	/* timestampDelta */
-		p += put_varint(p, i);	/* offsetDelta */
-		p += put_varint(p, -1); /* null key */
-		p += put_varint(p, vlen);
-		memcpy(p, "CRSH", 4);
-		put_le32(p + 4, partition_ids[part]);
-		put_le64(p + 8, seq);
-		put_le32(p + 16, i);
+		REQUIRE_CMP(vlen, <=, sizeof(value));
+		memcpy(value, "CRSH", 4);
+		put_le32(value + 4, partition_ids[part]);
+		put_le64(value + 8, seq);
+		put_le32(value + 16, i);
 		uint64_t x = mix64(((uint64_t)part << 56) ^ (seq << 8) ^ i) | 1;
 		for (uint32_t k = 20; k < vlen; k += 8) {
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 			uint8_t word[8];
 			put_le64(word, x);
-			memcpy(p + k, word, vlen - k < 8 ? vlen - k : 8);
+			memcpy(value + k, word, vlen - k < 8 ? vlen - k : 8);
 		}
-		p += vlen;
-		p += put_varint(p, 0); /* headers */
+		const struct test_record rec = {
+		    .timestamp_delta = i, .value = value, .value_len = vlen};
+		size_t n = test_record_put(out + len, CRASH_BATCH_BYTES_MAX - len, &rec, i);
+		REQUIRE(n > 0, "batch %u/%llu over %u bytes", part, (unsigned long long)seq,
+			CRASH_BATCH_BYTES_MAX);
+		len += n;
 	}
-	uint32_t len = (uint32_t)(p - out);
-	REQUIRE_CMP(len, <=, CRASH_BATCH_BYTES_MAX);
-
-	put_be64(out + 0, (uint64_t)base_offset);
-	put_be32(out + 8, len - BATCH_LENGTH_OVERHEAD);
-	put_be32(out + 12, UINT32_MAX); /* partitionLeaderEpoch -1, as producers send */
-	out[16] = BATCH_MAGIC_V2;
-	put_be16(out + 21, 0);		       /* attributes: no codec, create time */
-	put_be32(out + 23, s.records - 1);     /* lastOffsetDelta */
-	put_be64(out + 27, (uint64_t)base_ts); /* baseTimestamp */
-	put_be64(out + 35, (uint64_t)(base_ts + s.records - 1)); /* maxTimestamp */
-	put_be64(out + 43, UINT64_MAX);				 /* producerId -1 */
-	put_be16(out + 51, UINT16_MAX);				 /* producerEpoch -1 */
-	put_be32(out + 53, UINT32_MAX);				 /* baseSequence -1 */
-	put_be32(out + 57, s.records);
-	put_be32(out + 17, batch_crc(out, len));
-	return len;
+	/* partitionLeaderEpoch -1, as producers send; no codec, create time */
+	const struct test_batch b = {.base_offset = base_offset,
+				     .leader_epoch = -1,
+				     .base_timestamp = base_ts,
+				     .max_timestamp = base_ts + s.records - 1,
+				     .producer_id = -1,
+				     .producer_epoch = -1,
+				     .base_sequence = -1};
+	test_batch_seal(out, len, &b, s.records);
+	return (uint32_t)len;
 }
 
 /* --- the child: append until killed --------------------------------------------------- */
@@ -935,68 +886,6 @@ END_TEST
 
 /* --- set-up --------------------------------------------------------------------------- */
 
-/* True when a file created in DIR can be opened with O_DIRECT. */
-static bool accepts_o_direct(const char *dir)
-{
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/probe-direct", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
-	unlink(path);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static bool is_tmpfs(const char *dir)
-{
-	struct statfs sf;
-	return statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-/* Picks the data directory: the build directory, /var/tmp, /tmp, preferring a real file
- * system over tmpfs. Sets machine.skip when none takes O_DIRECT. */
-static void pick_dir(void)
-{
-	const char *build = getenv("SLUICE_BUILDDIR");
-	const char *candidates[] = {build ? build : ".", "/var/tmp", "/tmp"};
-	char tmpfs_dir[4096] = "", tried[1024] = "";
-
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/sluice-check-crash-XXXXXX", candidates[i]);
-		if (!mkdtemp(dir))
-			continue;
-		bool ok = accepts_o_direct(dir);
-		if (ok && !is_tmpfs(dir)) {
-			snprintf(machine.base, sizeof(machine.base), "%s", dir);
-			break;
-		}
-		if (ok && !tmpfs_dir[0])
-			snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s", dir);
-		else
-			rmdir(dir);
-		size_t used = strlen(tried);
-		snprintf(tried + used, sizeof(tried) - used, "%s%s", used ? ", " : "",
-			 candidates[i]);
-	}
-	if (!machine.base[0] && tmpfs_dir[0]) {
-		snprintf(machine.base, sizeof(machine.base), "%s", tmpfs_dir);
-		machine.base_tmpfs = true;
-	} else if (tmpfs_dir[0]) {
-		rmdir(tmpfs_dir);
-	}
-	if (!machine.base[0])
-		snprintf(machine.skip, sizeof(machine.skip),
-			 "no directory accepts O_DIRECT (tried %s); the shard log needs it",
-			 tried[0] ? tried : "none could be created");
-}
-
 /* Sets machine.skip when this machine cannot give a shard log its io_uring and
  * registered buffers (io_uring disabled, RLIMIT_MEMLOCK too low). */
 static void probe_uring(void)
@@ -1038,7 +927,8 @@ int main(void)
 		machine.seed = mix64(((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
 				     (uint64_t)getpid());
 	}
-	pick_dir();
+	test_pick_direct_dir("sluice-check-crash", machine.base, sizeof(machine.base),
+			     &machine.base_tmpfs, machine.skip, sizeof(machine.skip));
 	if (!machine.skip[0])
 		probe_uring();
 
@@ -1057,7 +947,7 @@ int main(void)
 
 	/* The data stays for a post-mortem when the case failed. */
 	if (machine.base[0] && ret == EXIT_SUCCESS)
-		nftw(machine.base, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		test_remove_tree(machine.base);
 	else if (machine.base[0])
 		printf("# crash: data kept in %s\n", machine.base);
 	return ret;
