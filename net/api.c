@@ -34,6 +34,71 @@ static const struct api_handler api_handlers[SERVER_API_KEYS] = {
     [KAFKA_API_CREATE_PARTITIONS] = {api_create_partitions_handle, false},
 };
 
+/* How api_repeated_names reads the items while sorting their indexes. */
+struct api_names {
+	const uint8_t *items; /* the caller's array */
+	size_t stride;	      /* bytes per item */
+	size_t name_off;      /* offset of the const char * name */
+	size_t len_off;	      /* offset of the uint16_t length */
+};
+
+static void api_name_at(const struct api_names *n, uint32_t i, const char **name, uint16_t *len)
+{
+	const uint8_t *item = n->items + (size_t)i * n->stride;
+	memcpy(name, item + n->name_off, sizeof(*name));
+	memcpy(len, item + n->len_off, sizeof(*len));
+}
+
+/* Orders indexes by name (length first, then bytes), then by position in the request. */
+static int api_name_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct api_names *n = ctx;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	const char *xn, *yn;
+	uint16_t xl, yl;
+	api_name_at(n, x, &xn, &xl);
+	api_name_at(n, y, &yn, &yl);
+	if (xl != yl)
+		return xl < yl ? -1 : 1;
+	int c = memcmp(xn, yn, xl);
+	if (c != 0)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+int api_repeated_names(const void *items, uint32_t count, size_t stride, size_t name_off,
+		       size_t len_off, uint32_t *first)
+{
+	for (uint32_t i = 0; i < count; i++)
+		first[i] = API_NAME_UNIQUE;
+	if (count < 2)
+		return 0;
+	uint32_t *order = malloc((size_t)count * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	struct api_names n = {items, stride, name_off, len_off};
+	for (uint32_t i = 0; i < count; i++)
+		order[i] = i;
+	qsort_r(order, count, sizeof(*order), api_name_cmp, &n);
+	for (uint32_t i = 0; i < count;) {
+		uint32_t j = i + 1;
+		while (j < count) {
+			const char *a, *b;
+			uint16_t al, bl;
+			api_name_at(&n, order[i], &a, &al);
+			api_name_at(&n, order[j], &b, &bl);
+			if (al != bl || memcmp(a, b, al) != 0)
+				break;
+			j++;
+		}
+		for (uint32_t k = i; j - i > 1 && k < j; k++)
+			first[order[k]] = order[i]; /* sorted by position within a name */
+		i = j;
+	}
+	free(order);
+	return 0;
+}
+
 bool api_implemented(int16_t api_key)
 {
 	return api_key >= 0 && api_key < SERVER_API_KEYS && api_handlers[api_key].handle != NULL;

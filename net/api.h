@@ -76,6 +76,16 @@ int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len
  * DESIGN §4 join the list with their handlers). */
 bool api_implemented(int16_t api_key);
 
+/* Finds the topic names that appear more than once in one request (the admin APIs
+ * answer each name once). ITEMS holds COUNT structs of STRIDE bytes, each with a
+ * `const char *` name at NAME_OFF and a `uint16_t` length at LEN_OFF. Sets FIRST[i]
+ * (COUNT entries, caller-allocated) to the index of the first place of item i's name
+ * when that name appears more than once, else to API_NAME_UNIQUE. Returns 0 or
+ * -ENOMEM; O(count log count). */
+#define API_NAME_UNIQUE UINT32_MAX
+int api_repeated_names(const void *items, uint32_t count, size_t stride, size_t name_off,
+		       size_t len_off, uint32_t *first);
+
 /* ---- answering (handlers) ---- */
 
 /* Starts REQ's response in a new buffer with room for BODY_BYTES bytes after the size

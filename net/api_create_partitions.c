@@ -47,6 +47,7 @@
  * A request body that cannot be decoded closes the connection (net/api).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,42 +242,24 @@ static void cp_status(struct cp_topic *t, int status, const struct topics *table
 	}
 }
 
-static int cp_cmp_name(const void *a, const void *b)
-{
-	const struct cp_topic *x = *(const struct cp_topic *const *)a;
-	const struct cp_topic *y = *(const struct cp_topic *const *)b;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	int c = memcmp(x->name, y->name, x->len);
-	if (c != 0)
-		return c;
-	return x < y ? -1 : x > y; /* request order within a name */
-}
-
 /* Refuses every topic whose name appears more than once, answering each name once
  * (at its first place). Returns 0 or -ENOMEM. */
 static int cp_refuse_repeats(struct cp_topic *topics, uint32_t count)
 {
-	if (count < 2)
-		return 0;
-	struct cp_topic **order = malloc((size_t)count * sizeof(*order));
-	if (!order)
+	uint32_t *first = malloc((size_t)(count ? count : 1) * sizeof(*first));
+	if (!first ||
+	    api_repeated_names(topics, count, sizeof(*topics), offsetof(struct cp_topic, name),
+			       offsetof(struct cp_topic, len), first) < 0) {
+		free(first);
 		return -ENOMEM;
-	for (uint32_t i = 0; i < count; i++)
-		order[i] = &topics[i];
-	qsort(order, count, sizeof(*order), cp_cmp_name);
-	for (uint32_t i = 0; i < count;) {
-		uint32_t j = i + 1;
-		while (j < count && order[j]->len == order[i]->len &&
-		       memcmp(order[j]->name, order[i]->name, order[i]->len) == 0)
-			j++;
-		for (uint32_t k = i; j - i > 1 && k < j; k++) {
-			order[k]->why = CP_REPEATED;
-			order[k]->answer = k == i;
-		}
-		i = j;
 	}
-	free(order);
+	for (uint32_t i = 0; i < count; i++) {
+		if (first[i] == API_NAME_UNIQUE)
+			continue;
+		topics[i].why = CP_REPEATED;
+		topics[i].answer = first[i] == i;
+	}
+	free(first);
 	return 0;
 }
 

@@ -69,6 +69,7 @@
  * closes the connection (net/api).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,44 +260,26 @@ static void ct_read_topic(struct wire_reader *r, struct ct_topic *t, struct meta
 	ct_read_configs(r, configs, t, kvs, strings);
 }
 
-static int ct_cmp_name(const void *a, const void *b)
-{
-	const struct ct_topic *x = *(const struct ct_topic *const *)a;
-	const struct ct_topic *y = *(const struct ct_topic *const *)b;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	int c = memcmp(x->name, y->name, x->len);
-	if (c != 0)
-		return c;
-	return x < y ? -1 : x > y; /* request order within a name */
-}
-
 /* Refuses every topic whose name appears more than once, answering each name once
  * (at its first place). Returns 0 or -ENOMEM. */
 static int ct_refuse_repeats(struct ct_topic *topics, uint32_t count)
 {
-	if (count < 2)
-		return 0;
-	struct ct_topic **order = malloc((size_t)count * sizeof(*order));
-	if (!order)
+	uint32_t *first = malloc((size_t)(count ? count : 1) * sizeof(*first));
+	if (!first ||
+	    api_repeated_names(topics, count, sizeof(*topics), offsetof(struct ct_topic, name),
+			       offsetof(struct ct_topic, len), first) < 0) {
+		free(first);
 		return -ENOMEM;
-	for (uint32_t i = 0; i < count; i++)
-		order[i] = &topics[i];
-	qsort(order, count, sizeof(*order), ct_cmp_name);
-	for (uint32_t i = 0; i < count;) {
-		uint32_t j = i + 1;
-		while (j < count && order[j]->len == order[i]->len &&
-		       memcmp(order[j]->name, order[i]->name, order[i]->len) == 0)
-			j++;
-		for (uint32_t k = i; j - i > 1 && k < j; k++) {
-			order[k]->error = KERR_NONE; /* this reason comes first */
-			ct_refuse(order[k], KERR_INVALID_REQUEST,
-				  "The topic appears more than once in the request.", NULL);
-			order[k]->answer = k == i;
-		}
-		i = j;
 	}
-	free(order);
+	for (uint32_t i = 0; i < count; i++) {
+		if (first[i] == API_NAME_UNIQUE)
+			continue;
+		topics[i].error = KERR_NONE; /* this reason comes first */
+		ct_refuse(&topics[i], KERR_INVALID_REQUEST,
+			  "The topic appears more than once in the request.", NULL);
+		topics[i].answer = first[i] == i;
+	}
+	free(first);
 	return 0;
 }
 

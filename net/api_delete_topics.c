@@ -37,6 +37,7 @@
  * A request body that cannot be decoded closes the connection (net/api).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,38 +82,24 @@ static void dt_abandon(struct api_request *req)
 	dt_pending_free(req->ctx);
 }
 
-static int dt_cmp_name(const void *a, const void *b)
-{
-	const struct dt_topic *x = *(const struct dt_topic *const *)a;
-	const struct dt_topic *y = *(const struct dt_topic *const *)b;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	int c = memcmp(x->name, y->name, x->len);
-	if (c != 0)
-		return c;
-	return x < y ? -1 : x > y; /* request order within a name */
-}
-
 /* Keeps only the first of each repeated name (Kafka takes the names as a set). Returns
  * 0 or -ENOMEM. */
 static int dt_drop_repeats(struct dt_topic *topics, uint32_t count)
 {
-	if (count < 2)
-		return 0;
-	struct dt_topic **order = malloc((size_t)count * sizeof(*order));
-	if (!order)
+	uint32_t *first = malloc((size_t)(count ? count : 1) * sizeof(*first));
+	if (!first ||
+	    api_repeated_names(topics, count, sizeof(*topics), offsetof(struct dt_topic, name),
+			       offsetof(struct dt_topic, len), first) < 0) {
+		free(first);
 		return -ENOMEM;
-	for (uint32_t i = 0; i < count; i++)
-		order[i] = &topics[i];
-	qsort(order, count, sizeof(*order), dt_cmp_name);
-	for (uint32_t i = 1; i < count; i++) {
-		if (order[i]->len == order[i - 1]->len &&
-		    memcmp(order[i]->name, order[i - 1]->name, order[i]->len) == 0) {
-			order[i]->answer = false;
-			order[i]->remove = false;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		if (first[i] != API_NAME_UNIQUE && first[i] != i) {
+			topics[i].answer = false;
+			topics[i].remove = false;
 		}
 	}
-	free(order);
+	free(first);
 	return 0;
 }
 
