@@ -38,6 +38,7 @@
 #include "net/wire.h"
 
 struct api_request;
+struct api_forward; /* a forwarded request in flight (net/api.c, private) */
 
 /* A handler: 0 when it answered or will answer later; a negative errno when the body
  * cannot be decoded and the connection must close (it must not have answered). */
@@ -61,6 +62,9 @@ struct api_request {
 	void *ctx;		   /* the handler's own state while deferred */
 	api_abandon_fn abandon;	   /* set by a deferring handler that holds CTX; may be NULL */
 	bool deferred;		   /* the handler returned without answering */
+	bool forwarded;		   /* run on this shard for another shard's connection
+				    * (api_forward): CONN is NULL, the answer goes back */
+	struct api_forward *fwd;   /* that forwarding's state, when FORWARDED */
 };
 
 /* ---- dispatch (net/conn) ---- */
@@ -85,6 +89,25 @@ bool api_implemented(int16_t api_key);
 #define API_NAME_UNIQUE UINT32_MAX
 int api_repeated_names(const void *items, uint32_t count, size_t stride, size_t name_off,
 		       size_t len_off, uint32_t *first);
+
+/* The client's address as "address:port" (log lines; JoinGroup's client_host), for a
+ * forwarded request too. */
+const char *api_request_peer(const struct api_request *req);
+
+/*
+ * Forwarding (the group APIs: a request reaching a shard that does not coordinate its
+ * group): instead of answering, a handler calls api_forward(REQ, TO) and returns 0.
+ * The request (header fields, client id, peer and the whole body from its first byte)
+ * is copied to shard TO and dispatched there to the same handler with REQ->forwarded
+ * set and REQ->conn NULL; whatever that handler answers (api_respond, maybe deferred)
+ * travels back and is sent on the client's connection in its turn. Returns 0, or
+ * -ELOOP when REQ is itself forwarded (answer NOT_COORDINATOR, 16: the coordinator
+ * moved), -EAGAIN / -ENOMEM / -EINVAL (answer COORDINATOR_NOT_AVAILABLE, 15); on error
+ * nothing was answered. Only api_respond and api_fail work on a forwarded request
+ * (no external slices, no api_respond_none). A handler must not touch REQ->conn of a
+ * forwarded request.
+ */
+int api_forward(struct api_request *req, uint32_t to);
 
 /* ---- answering (handlers) ---- */
 
@@ -195,5 +218,31 @@ void api_produce_stats(struct api_produce_stats *out);
 /* InitProducerId v0-1: a producer id for an idempotent producer; transactional ids are
  * refused (net/api_init_producer_id.c). */
 int api_init_producer_id_handle(struct api_request *req);
+
+/* ---- the group APIs (issue 6): coordinator on core/coordinator, state in core/groups;
+ * every group-scoped handler forwards (api_forward) to the group's coordinator ---- */
+
+/* FindCoordinator v0-2 (net/api_find_coordinator.c). */
+int api_find_coordinator_handle(struct api_request *req);
+/* JoinGroup v1-5 (net/api_join_group.c). */
+int api_join_group_handle(struct api_request *req);
+/* SyncGroup v0-3 (net/api_sync_group.c). */
+int api_sync_group_handle(struct api_request *req);
+/* Heartbeat v0-3 (net/api_heartbeat.c). */
+int api_heartbeat_handle(struct api_request *req);
+/* LeaveGroup v0-2 (net/api_leave_group.c). */
+int api_leave_group_handle(struct api_request *req);
+/* OffsetCommit v2-7 (net/api_offset_commit.c). */
+int api_offset_commit_handle(struct api_request *req);
+/* OffsetFetch v1-5 (net/api_offset_fetch.c). */
+int api_offset_fetch_handle(struct api_request *req);
+/* DescribeGroups v0-3: groups this shard coordinates; others NOT_COORDINATOR
+ * (net/api_describe_groups.c). */
+int api_describe_groups_handle(struct api_request *req);
+/* ListGroups v0-2: the groups this shard coordinates (net/api_list_groups.c). */
+int api_list_groups_handle(struct api_request *req);
+/* DeleteGroups v0-1: groups this shard coordinates; others NOT_COORDINATOR
+ * (net/api_delete_groups.c). */
+int api_delete_groups_handle(struct api_request *req);
 
 #endif

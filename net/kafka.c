@@ -160,7 +160,7 @@ _Static_assert(sizeof(kafka_api_names) / sizeof(kafka_api_names[0]) == 48,
  * JoinGroupRequest.json "flexibleVersions": "6+", MetadataRequest.json "9+",
  * ApiVersionsRequest.json "3+"), and no accepted request or response carries tagged
  * fields. Every API is advertised from version 0 (struct kafka_api_range says why).
- * Sorted by api_key, the order the ApiVersions response lists them in; 21 entries, so
+ * Sorted by api_key, the order the ApiVersions response lists them in; 22 entries, so
  * kafka_api_range_find() scans. Entries: {api_key, accepted min, accepted max,
  * advertised min}.
  */
@@ -175,11 +175,12 @@ static const struct kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_API_VERSIONS, 0, 2, 0},	    {KAFKA_API_CREATE_TOPICS, 0, 3, 0},
     {KAFKA_API_DELETE_TOPICS, 0, 3, 0},	    {KAFKA_API_INIT_PRODUCER_ID, 0, 1, 0},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 2, 0},  {KAFKA_API_SASL_AUTHENTICATE, 0, 1, 0},
-    {KAFKA_API_CREATE_PARTITIONS, 0, 1, 0},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 1, 0}, {KAFKA_API_DELETE_GROUPS, 0, 1, 0},
 };
 
 #define KAFKA_API_RANGE_COUNT (sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]))
-_Static_assert(KAFKA_API_RANGE_COUNT == 21, "DESIGN §4 advertises 21 APIs");
+/* DESIGN §4's 21 APIs and DeleteGroups 0-1 (issue 6; v2+ is flexible). */
+_Static_assert(KAFKA_API_RANGE_COUNT == 22, "DESIGN §4's 21 APIs and DeleteGroups");
 
 const char *kafka_error_name(int16_t code)
 {

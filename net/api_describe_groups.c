@@ -1,0 +1,12 @@
+/*
+ * net/api_describe_groups.c: placeholder while the handler is being written (issue 6).
+ */
+#include <errno.h>
+
+#include "net/api.h"
+
+int api_describe_groups_handle(struct api_request *req)
+{
+	(void)req;
+	return -ENOSYS;
+}

@@ -1,0 +1,12 @@
+/*
+ * net/api_sync_group.c: placeholder while the handler is being written (issue 6).
+ */
+#include <errno.h>
+
+#include "net/api.h"
+
+int api_sync_group_handle(struct api_request *req)
+{
+	(void)req;
+	return -ENOSYS;
+}
