@@ -4,7 +4,8 @@ UNIT_TESTS = tests/unit/check_loop tests/unit/check_ring tests/unit/check_mesh t
 	tests/unit/check_index tests/unit/check_meta tests/unit/check_shardlog \
 	tests/unit/check_shardlog_crash tests/unit/check_wire \
 	tests/unit/check_shard tests/unit/check_broker tests/unit/check_conn \
-	tests/unit/check_producers tests/unit/check_bench_hist tests/unit/check_bench_batch
+	tests/unit/check_producers tests/unit/check_bench_hist tests/unit/check_bench_batch \
+	tests/unit/check_groups
 check_PROGRAMS += $(UNIT_TESTS)
 noinst_HEADERS += tests/unit/unit.h tests/unit/testdir.h tests/unit/testbatch.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -71,9 +72,14 @@ tests_unit_check_bench_batch_LDADD = $(UNIT_LDADD)
 INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/kafka-basics.sh \
 	tests/integration/logdump.sh tests/integration/produce.sh tests/integration/fetch-edges.sh \
 	tests/integration/kcat-roundtrip.sh tests/integration/confluent-roundtrip.sh \
-	tests/integration/bench-smoke.sh tests/integration/admin.sh tests/integration/bad-input.sh
+	tests/integration/bench-smoke.sh tests/integration/admin.sh tests/integration/bad-input.sh \
+	tests/integration/groups.sh tests/integration/sluicectl.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS) tests/integration/kafka_wire.py \
 	tests/integration/fetch_edges.py tests/integration/kcat_roundtrip.py \
-	tests/integration/confluent_roundtrip.py tests/integration/admin_client.py
+	tests/integration/confluent_roundtrip.py tests/integration/admin_client.py \
+	tests/integration/groups_client.py
 
 TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+tests_unit_check_groups_SOURCES = tests/unit/check_groups.c
+tests_unit_check_groups_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_groups_LDADD = $(UNIT_LDADD)

@@ -12,3 +12,6 @@ bin_PROGRAMS += tools/sluice-bench
 tools_sluice_bench_SOURCES = tools/sluice-bench.c tools/bench_hist.c tools/bench_hist.h \
 	tools/bench_batch.c tools/bench_batch.h
 tools_sluice_bench_LDADD = $(SLUICE_LIBS)
+bin_PROGRAMS += tools/sluicectl
+tools_sluicectl_SOURCES = tools/sluicectl.c
+tools_sluicectl_LDADD = $(SLUICE_LIBS)
