@@ -65,6 +65,11 @@ struct config {
 	uint64_t segment_bytes;      /* log.segment.bytes: shard-log segment size */
 	uint64_t request_max_bytes;  /* socket.request.max.bytes: larger requests close */
 	uint32_t max_connections;    /* connections per shard */
+	uint32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
+	uint32_t group_min_session_timeout_ms;	   /* group.min.session.timeout.ms */
+	uint32_t group_max_session_timeout_ms;	   /* group.max.session.timeout.ms */
+	uint32_t offsets_retention_minutes;	   /* offsets.retention.minutes */
+	uint32_t offsets_topic_partitions; /* offsets.topic.num.partitions; 0 = shards */
 };
 
 /* Sets every field to its built-in default (port 9092, data dir ./sluice-data, one shard
