@@ -149,4 +149,47 @@ int64_t batch_last_offset(const struct batch_header *h);
  * the enum). */
 const char *batch_error_name(enum batch_error e);
 
+/*
+ * Building and walking the records of an uncompressed batch: what the broker writes
+ * itself (the group coordinator's offset records, core/coordinator). Records are
+ * Kafka's DefaultRecord with zigzag varints:
+ *   length varint | attributes i8 = 0 | timestampDelta varlong = 0 | offsetDelta varint |
+ *   keyLength varint (-1 = null) | key | valueLength varint (-1 = null) | value |
+ *   headerCount varint = 0
+ * The batch: baseOffset 0 (the log assigns it), no producer id (-1), both timestamps
+ * the builder's TIMESTAMP_MS, CRC-32C set by batch_builder_finish.
+ */
+struct batch_builder {
+	uint8_t *buf;	      /* the caller's buffer */
+	size_t cap;	      /* its bytes */
+	size_t len;	      /* bytes used: header + records so far */
+	int32_t count;	      /* records added */
+	int64_t timestamp_ms; /* base and max timestamp */
+};
+
+/* Bytes one record with keys/values of these lengths (-1 = null) takes in a batch,
+ * with an offsetDelta below 2^20 (the bound the builder sizes for). */
+size_t batch_record_bytes_max(int32_t key_len, int32_t value_len);
+
+/* Starts a batch in the CAP bytes at BUF. */
+void batch_builder_init(struct batch_builder *b, void *buf, size_t cap, int64_t timestamp_ms);
+
+/* Appends one record (KEY / VALUE NULL for null). Returns 0, or -ENOBUFS when it does
+ * not fit (the builder is unchanged: finish what is there, start another batch). */
+int batch_builder_add(struct batch_builder *b, const void *key, int32_t key_len, const void *value,
+		      int32_t value_len);
+
+/* Writes the header and CRC. Returns the batch length, or -EINVAL with no records. */
+long batch_builder_finish(struct batch_builder *b);
+
+/* Called by batch_records_each per record (KEY / VALUE NULL for null); a non-zero
+ * return stops the walk and is returned. */
+typedef int (*batch_record_fn)(void *ctx, int32_t offset_delta, const uint8_t *key,
+			       int32_t key_len, const uint8_t *value, int32_t value_len);
+
+/* Walks the records of the valid (batch_validate) uncompressed batch of LEN bytes at
+ * BUF. Returns the number of records, FN's non-zero return, -EBADMSG when a record
+ * does not parse within the batch, or -ENOTSUP for a compressed or control batch. */
+long batch_records_each(const void *buf, size_t len, batch_record_fn fn, void *ctx);
+
 #endif

@@ -79,6 +79,14 @@ int broker_prepare(struct broker_ctx *ctx, const struct config *cfg, uint32_t sh
 	s->retention_bytes = cfg->retention_bytes;
 	s->segment_bytes = cfg->segment_bytes;
 	s->retention_check_interval_ms = cfg->retention_check_ms;
+	s->groups = (struct coord_settings){
+	    .initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms,
+	    .min_session_timeout_ms = cfg->group_min_session_timeout_ms,
+	    .max_session_timeout_ms = cfg->group_max_session_timeout_ms,
+	    .offsets_retention_minutes = cfg->offsets_retention_minutes,
+	    .offsets_topic_partitions = cfg->offsets_topic_partitions,
+	    .max_group_size = LIMITS_GROUP_MEMBERS_MAX,
+	};
 	s->fsync = cfg->fsync == CONFIG_FSYNC_NEVER ? SHARDLOG_FSYNC_NEVER : SHARDLOG_FSYNC_ALWAYS;
 	/* The staging ring (= tail cache) takes at most a quarter of the pool, so the
 	 * network keeps the rest for receive buffers: the largest power of two within
@@ -308,22 +316,30 @@ static int broker_start(struct shard *shard, void *vctx, char *err, size_t err_l
 			}
 		}
 	}
+	ret = coord_create(&b->coord, b, &s->groups);
+	if (ret < 0) {
+		snprintf(err, err_len, "cannot set up the group coordinator: %s", strerror(-ret));
+		goto out_topics;
+	}
 	loop_timer_init(&b->retention, broker_retention_fired, b);
 	ret = loop_timer_arm(&shard->loop, &b->retention, s->retention_check_interval_ms);
 	if (ret < 0) {
 		snprintf(err, err_len, "no free loop timer for the retention check");
-		goto out_topics;
+		goto out_coord;
 	}
 	shard->layer_state[index] = b;
 	LOG_INFO("broker: shard log open, %u partitions here, %u topics in the table", count,
 		 topic_count);
 	return 0;
 
+out_coord:
+	coord_quiesce(b->coord);
 out_topics:
 	topics_close(b->topics);
 out_log:
 	producers_quiesce(b->producers);
 	shardlog_close(b->log);
+	coord_destroy(b->coord);
 out_producers:
 	producers_destroy(b->producers);
 out_free:
@@ -343,10 +359,12 @@ static void broker_stop(struct shard *shard, void *ctx)
 	topics_quiesce(b->topics);
 	b->stopping = true;
 	loop_timer_disarm(&shard->loop, &b->retention);
-	producers_quiesce(b->producers); /* before the log: nothing new reaches it */
+	coord_quiesce(b->coord);	 /* before the log: nothing new reaches it */
+	producers_quiesce(b->producers); /* likewise */
 	int ret = shardlog_close(b->log);
 	if (ret < 0)
 		LOG_ERROR("broker: closing the shard log failed: %s", strerror(-ret));
+	coord_destroy(b->coord); /* after the log: its last append callbacks ran */
 	producers_destroy(b->producers);
 	topics_close(b->topics);
 	shard->layer_state[index] = NULL;

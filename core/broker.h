@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/coordinator.h"
 #include "core/limits.h"
 #include "core/meta.h"
 #include "core/producers.h"
@@ -50,6 +51,7 @@ struct broker_settings {
 	enum shardlog_fsync fsync;	      /* from --fsync */
 	uint64_t staging_bytes;		      /* shard-log staging ring; 0 = its default */
 	uint32_t partitions_max;	      /* shard-log registry; 0 = its default */
+	struct coord_settings groups;	      /* the group coordinator's settings */
 };
 
 /* Shared by every shard's broker layer; lives on the control thread's side from
@@ -70,6 +72,7 @@ struct broker {
 	struct topics *topics;	     /* the shard's topic table */
 	struct producers *producers; /* idempotent-producer state and the produce path,
 				      * rebuilt with the log (core/producers) */
+	struct coord *coord;	     /* the group coordinator (core/coordinator) */
 	struct loop_timer retention; /* fires every retention_check_interval_ms */
 	bool stopping;		     /* the layer is stopping: leave the log alone */
 	uint64_t retention_runs;     /* retention passes made */

@@ -20,6 +20,7 @@
 #ifndef SLUICE_CORE_COORDINATOR_H
 #define SLUICE_CORE_COORDINATOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,5 +81,39 @@ int coord_commit(struct coord *c, struct groups_bytes group_id,
  * it with groups_remove and runs DONE; as coord_commit. */
 int coord_delete_group(struct coord *c, struct groups_bytes group_id, coord_done_fn done,
 		       void *ctx);
+
+/* ---- life cycle, from core/broker on the shard's thread ---- */
+
+struct broker;
+
+/* The group settings (core/config's group.* and offsets.* settings). */
+struct coord_settings {
+	uint32_t initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
+	uint32_t min_session_timeout_ms;     /* group.min.session.timeout.ms */
+	uint32_t max_session_timeout_ms;     /* group.max.session.timeout.ms */
+	uint32_t offsets_retention_minutes;  /* offsets.retention.minutes */
+	uint32_t offsets_topic_partitions;   /* offsets.topic.num.partitions; 0 = shards */
+	uint32_t max_group_size;	     /* group.max.size */
+};
+
+/* Creates B's coordinator once B's log and topic table are open; the replay of this
+ * shard's offsets partitions starts from the loop. Returns 0 or -errno. */
+int coord_create(struct coord **out, struct broker *b, const struct coord_settings *s);
+
+/* Stops taking work: queued appends and waiting FindCoordinators end with -ESHUTDOWN;
+ * appends the log took end when it drains. Before closing the shard log. */
+void coord_quiesce(struct coord *c);
+
+/* Frees C (after the shard log closed, so no append callback is left). NULL is fine. */
+void coord_destroy(struct coord *c);
+
+struct coord_stats {
+	uint64_t commits;	 /* coord_commit calls that were written */
+	uint64_t append_retries; /* appends the shard log refused for a moment */
+	uint64_t snapshots;	 /* snapshot passes */
+	uint64_t loaded_records; /* records replayed at start */
+	uint64_t bad_records;	 /* records that did not parse (skipped) */
+};
+void coord_stats(const struct coord *c, struct coord_stats *out);
 
 #endif

@@ -286,4 +286,9 @@ _Static_assert(LIMITS_SHARDLOG_READ_CHUNKS_MAX <= LIMITS_SHARDLOG_READ_SLICES_MA
 	       "a batch read from disk takes a slice per chunk it lies in");
 _Static_assert(LIMITS_SHARDLOG_SCAN_BYTES % 4096 == 0, "the scan reads whole blocks");
 
+/* Members of one consumer group (Kafka's group.max.size defaults to unlimited; a bound
+ * keeps one group's join answer, which lists every member's metadata, within a
+ * response and the coordinator's memory predictable). */
+#define LIMITS_GROUP_MEMBERS_MAX 1000
+
 #endif

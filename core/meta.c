@@ -178,14 +178,19 @@ static bool config_value_valid(const char *value)
 
 /* ---- hashing and placement ------------------------------------------------------- */
 
-uint32_t meta_placement_hash(const char *name)
+uint32_t meta_placement_hash_len(const char *name, size_t len)
 {
 	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		h ^= *p;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
 		h *= 16777619u;
 	}
 	return h;
+}
+
+uint32_t meta_placement_hash(const char *name)
+{
+	return meta_placement_hash_len(name, strlen(name));
 }
 
 uint32_t meta_placement_shard(const char *name, uint32_t partition, uint32_t shard_count)

@@ -65,6 +65,8 @@ bool meta_topic_name_valid(const char *name);
 /* The placement hash of a topic name: 32-bit FNV-1a of its bytes. Stable forever (it
  * decides where new partitions go; existing ones keep their stored shard). */
 uint32_t meta_placement_hash(const char *name);
+/* The same hash of the LEN bytes at NAME (a group id: not NUL-terminated). */
+uint32_t meta_placement_hash_len(const char *name, size_t len);
 
 /* The shard of partition P of topic NAME among SHARD_COUNT (>= 1) shards:
  * ((uint64_t)meta_placement_hash(NAME) + P) % SHARD_COUNT. */
