@@ -57,6 +57,7 @@ enum shard_op {
 	SHARD_OP_LIST_OFFSETS, /* to a partition's owner: a forwarded ListOffsets lookup */
 	SHARD_OP_PRODUCE,      /* to a partition's owner: a forwarded batch (core/producers) */
 	SHARD_OP_PRODUCER_ID,  /* to shard 0: an id for InitProducerId (core/producers) */
+	SHARD_OP_API_FORWARD,  /* to a group's coordinator: a whole request (net/api.c) */
 	SHARD_OP_COUNT
 };
 

@@ -6,10 +6,12 @@
 #include "net/api.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/shard.h"
 #include "core/logger.h"
 #include "net/kafka.h"
 #include "net/server.h"
@@ -104,6 +106,173 @@ bool api_implemented(int16_t api_key)
 	return api_key >= 0 && api_key < SERVER_API_KEYS && api_handlers[api_key].handle != NULL;
 }
 
+/* ---- forwarding (api_forward) ---- */
+
+/*
+ * One forwarded request. Allocated by the client's shard (the origin), handed to the
+ * coordinator's shard with the SHARD_OP_API_FORWARD message (ownership travels with
+ * it), run there as REQ, and handed back with the reply, which carries the whole
+ * response frame in ANSWER (its correlation id is the client's: the origin sends it
+ * as it is). Freed by the origin.
+ */
+struct api_forward {
+	struct shard_call call;	    /* the origin's call record */
+	struct api_request *origin; /* the client's request; NULL once abandoned */
+	struct server *origin_server;
+	int16_t api_key;
+	int16_t api_version;
+	int32_t correlation_id;
+	bool client_id_null;
+	uint16_t client_id_len;
+	char peer[sizeof(((struct conn *)0)->peer)];
+	uint32_t body_len;
+	uint8_t *body; /* the request body (client_id follows it in the same block) */
+	/* the coordinator's side */
+	struct api_request req; /* the request as the handler sees it */
+	uint32_t from;		/* the origin shard */
+	struct ring_msg msg;	/* the request message, for shard_reply */
+	uint8_t *answer;	/* the response frame, malloc'd; the origin's connection frees it */
+	uint32_t answer_len;
+	int status; /* 0, or -errno: the origin closes the connection */
+};
+
+const char *api_request_peer(const struct api_request *req)
+{
+	return req->forwarded ? req->fwd->peer : req->conn->peer;
+}
+
+/* The coordinator's side answers: back to the origin. */
+static void api_forward_answer(struct api_request *req, uint8_t *frame, uint32_t len, int status)
+{
+	struct api_forward *fwd = req->fwd;
+	fwd->answer = frame;
+	fwd->answer_len = len;
+	fwd->status = status;
+	req->ctx = NULL;
+	req->abandon = NULL;
+	if (shard_reply(req->server->shard, fwd->from, &fwd->msg, status, fwd, 0) < 0)
+		LOG_ERROR("net: the answer of a forwarded %s could not be sent back to shard %u "
+			  "(mesh full); the client's request times out",
+			  kafka_api_name(fwd->api_key), fwd->from);
+}
+
+static void api_forward_free(struct api_forward *fwd)
+{
+	free(fwd->answer);
+	free(fwd->body);
+	free(fwd);
+}
+
+/* The origin's side: the reply arrived. */
+static void api_forward_replied(struct shard_call *call, const struct ring_msg *reply)
+{
+	struct api_forward *fwd = call->ctx;
+	struct api_request *req = fwd->origin;
+	if (!req) {
+		api_forward_free(fwd); /* the server stopped meanwhile */
+		return;
+	}
+	req->ctx = NULL;
+	req->abandon = NULL;
+	if (reply->status < 0 || !fwd->answer) {
+		api_forward_free(fwd);
+		api_fail(req, "the forwarded request failed on its coordinator");
+		return;
+	}
+	struct conn_response resp = {.buf = fwd->answer, .len = fwd->answer_len};
+	fwd->answer = NULL; /* the connection frees it */
+	api_forward_free(fwd);
+	conn_respond(req->conn, req->slot, &resp);
+}
+
+static void api_forward_abandon(struct api_request *req)
+{
+	struct api_forward *fwd = req->ctx;
+	fwd->origin = NULL; /* freed when the reply comes */
+}
+
+int api_forward(struct api_request *req, uint32_t to)
+{
+	if (req->forwarded)
+		return -ELOOP;
+	struct shard *shard = req->server->shard;
+	if (to >= shard->set->count || to == shard->id)
+		return -EINVAL;
+	struct api_forward *fwd = calloc(1, sizeof(*fwd));
+	if (!fwd)
+		return -ENOMEM;
+	size_t body_len = (size_t)(req->body_all.end - req->body_all.pos);
+	fwd->body = malloc(body_len + req->client_id.len + 1);
+	if (!fwd->body) {
+		free(fwd);
+		return -ENOMEM;
+	}
+	if (body_len)
+		memcpy(fwd->body, req->body_all.pos, body_len);
+	if (req->client_id.len)
+		memcpy(fwd->body + body_len, req->client_id.ptr, req->client_id.len);
+	fwd->body_len = (uint32_t)body_len;
+	fwd->client_id_null = req->client_id.ptr == NULL;
+	fwd->client_id_len = (uint16_t)req->client_id.len;
+	fwd->origin = req;
+	fwd->origin_server = req->server;
+	fwd->api_key = req->api_key;
+	fwd->api_version = req->api_version;
+	fwd->correlation_id = req->correlation_id;
+	snprintf(fwd->peer, sizeof(fwd->peer), "%s", req->conn->peer);
+	fwd->call.done = api_forward_replied;
+	fwd->call.ctx = fwd;
+	int ret = shard_call(shard, to, SHARD_OP_API_FORWARD, fwd, 0, &fwd->call);
+	if (ret < 0) {
+		api_forward_free(fwd);
+		return ret;
+	}
+	req->server->stats.forwarded_requests++;
+	req->ctx = fwd;
+	req->abandon = api_forward_abandon;
+	return 0;
+}
+
+/* The coordinator's side: run the request with the handler of its key. */
+static void api_forward_on_op(void *ctx, struct shard *shard, uint32_t from,
+			      const struct ring_msg *request)
+{
+	struct server *s = ctx;
+	struct api_forward *fwd = request->payload;
+	(void)shard;
+	fwd->from = from;
+	fwd->msg = *request;
+	struct api_request *req = &fwd->req;
+	memset(req, 0, sizeof(*req));
+	req->server = s;
+	req->api_key = fwd->api_key;
+	req->api_version = fwd->api_version;
+	req->correlation_id = fwd->correlation_id;
+	req->client_id = (struct wire_str){
+	    fwd->client_id_null ? NULL : (const char *)fwd->body + fwd->body_len,
+	    fwd->client_id_len};
+	wire_reader_init(&req->body, fwd->body, fwd->body_len);
+	req->body_all = req->body;
+	req->forwarded = true;
+	req->fwd = fwd;
+	s->stats.served_forwarded++;
+	const struct api_handler *handler =
+	    fwd->api_key >= 0 && fwd->api_key < SERVER_API_KEYS ? &api_handlers[fwd->api_key]
+								  : NULL;
+	int ret = handler && handler->handle ? handler->handle(req) : -ENOSYS;
+	if (ret < 0) {
+		s->stats.bad_requests++;
+		LOG_DEBUG("net: a %s v%d request forwarded from shard %u cannot be decoded (%s)",
+			  kafka_api_name(fwd->api_key), fwd->api_version, from, strerror(-ret));
+		api_forward_answer(req, NULL, 0, ret);
+	}
+}
+
+void api_forward_shard_init(struct server *server)
+{
+	shard_on_op(server->shard, SHARD_OP_API_FORWARD, api_forward_on_op, server);
+}
+
 int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len)
 {
 	struct server *s = c->server;
@@ -126,6 +295,7 @@ int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len
 	req->correlation_id = h.correlation_id;
 	req->client_id = h.client_id;
 	req->body = r;
+	req->body_all = r;
 
 	const struct kafka_api_range *range = kafka_api_range_find(h.api_key);
 	if (!range) {
@@ -166,6 +336,7 @@ int api_dispatch(struct conn *c, uint32_t slot, const uint8_t *msg, uint32_t len
 		req->deferred = true;
 		req->client_id = (struct wire_str){NULL, 0};
 		wire_reader_init(&req->body, NULL, 0);
+		wire_reader_init(&req->body_all, NULL, 0);
 	}
 	return 0;
 }
@@ -200,6 +371,11 @@ void api_respond_ext(struct api_request *req, struct wire_writer *w, const struc
 		api_fail(req, "response overflow");
 		return;
 	}
+	if (req->forwarded) {
+		ASSERT(ext_count == 0 && !release); /* forwarded answers carry no slices */
+		api_forward_answer(req, w->buf, (uint32_t)w->len, 0);
+		return;
+	}
 	struct conn_response resp = {
 	    .buf = w->buf,
 	    .len = (uint32_t)w->len,
@@ -220,6 +396,7 @@ void api_respond(struct api_request *req, struct wire_writer *w)
 
 void api_respond_none(struct api_request *req)
 {
+	ASSERT(!req->forwarded);
 	req->ctx = NULL;
 	req->abandon = NULL;
 	conn_respond_none(req->conn, req->slot);
@@ -229,6 +406,13 @@ void api_fail(struct api_request *req, const char *why)
 {
 	struct conn *c = req->conn;
 	req->server->stats.bad_requests++;
+	if (req->forwarded) {
+		LOG_DEBUG("net: forwarded %s v%d from %s failed (%s)",
+			  kafka_api_name(req->api_key), req->api_version, api_request_peer(req),
+			  why);
+		api_forward_answer(req, NULL, 0, -EPROTO);
+		return;
+	}
 	LOG_DEBUG("net: %s v%d from %s failed (%s): closing", kafka_api_name(req->api_key),
 		  req->api_version, c->peer, why);
 	req->ctx = NULL;

@@ -65,6 +65,7 @@ struct api_request {
 	bool forwarded;		   /* run on this shard for another shard's connection
 				    * (api_forward): CONN is NULL, the answer goes back */
 	struct api_forward *fwd;   /* that forwarding's state, when FORWARDED */
+	struct wire_reader body_all; /* the whole body, for api_forward (private) */
 };
 
 /* ---- dispatch (net/conn) ---- */
@@ -108,6 +109,10 @@ const char *api_request_peer(const struct api_request *req);
  * forwarded request.
  */
 int api_forward(struct api_request *req, uint32_t to);
+
+/* Registers SHARD_OP_API_FORWARD on SERVER's shard (the coordinator's side of
+ * api_forward): at the net layer's start (net/server.c). */
+void api_forward_shard_init(struct server *server);
 
 /* ---- answering (handlers) ---- */
 

@@ -542,6 +542,7 @@ static int server_start(struct shard *shard, void *ctx, char *err, size_t err_le
 	if (s->topics) {
 		api_fetch_shard_init(shard);
 		api_list_offsets_shard_init(shard);
+		api_forward_shard_init(s);
 	}
 	LOG_INFO("net: listening on %s port %u, %u connection slots, %u receive buffers of %u KiB, "
 		 "advertised as %s:%u%s",
@@ -588,7 +589,8 @@ static void server_log_stats(const struct server *s)
 		 "bad_frames=%llu oversized_frames=%llu truncated_frames=%llu unknown_api_keys=%llu "
 		 "unsupported_versions=%llu unimplemented=%llu bad_requests=%llu bytes_in=%llu "
 		 "bytes_out=%llu sends=%llu sends_short=%llu recv_no_buffers=%llu "
-		 "paused_inflight=%llu paused_budget=%llu assembly_bytes_max=%llu;%s",
+		 "paused_inflight=%llu paused_budget=%llu assembly_bytes_max=%llu "
+		 "forwarded_requests=%llu served_forwarded=%llu;%s",
 		 (unsigned long long)st->conns_accepted, (unsigned long long)st->conns_refused,
 		 (unsigned long long)st->conns_closed, st->conns_open_max,
 		 (unsigned long long)st->requests, (unsigned long long)st->bad_frames,
@@ -600,7 +602,8 @@ static void server_log_stats(const struct server *s)
 		 (unsigned long long)st->sends, (unsigned long long)st->sends_short,
 		 (unsigned long long)st->recv_no_buffers, (unsigned long long)st->paused_inflight,
 		 (unsigned long long)st->paused_budget, (unsigned long long)st->assembly_bytes_max,
-		 by_api[0] ? by_api : " no requests");
+		 (unsigned long long)st->forwarded_requests,
+		 (unsigned long long)st->served_forwarded, by_api[0] ? by_api : " no requests");
 }
 
 static void server_stop(struct shard *shard, void *ctx)

@@ -54,6 +54,8 @@ struct server_stats {
 	uint64_t unsupported_versions;		   /* outside the accepted range: closed, except
 						    * ApiVersions, answered with error 35 */
 	uint64_t unimplemented;	     /* an advertised API without a handler yet: closed */
+	uint64_t forwarded_requests; /* group requests sent to their coordinator shard */
+	uint64_t served_forwarded;   /* requests run here for another shard's client */
 	uint64_t bad_requests;	     /* a handler could not decode the body: closed */
 	uint64_t bytes_in;	     /* bytes received */
 	uint64_t bytes_out;	     /* bytes sent */
