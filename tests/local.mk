@@ -5,7 +5,7 @@ UNIT_TESTS = tests/unit/check_loop tests/unit/check_ring tests/unit/check_mesh t
 	tests/unit/check_shardlog_crash tests/unit/check_wire \
 	tests/unit/check_shard tests/unit/check_broker tests/unit/check_conn \
 	tests/unit/check_producers tests/unit/check_bench_hist tests/unit/check_bench_batch \
-	tests/unit/check_groups
+	tests/unit/check_groups tests/unit/check_batch
 check_PROGRAMS += $(UNIT_TESTS)
 noinst_HEADERS += tests/unit/unit.h tests/unit/testdir.h tests/unit/testbatch.h
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -83,3 +83,6 @@ TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
 tests_unit_check_groups_SOURCES = tests/unit/check_groups.c
 tests_unit_check_groups_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_groups_LDADD = $(UNIT_LDADD)
+tests_unit_check_batch_SOURCES = tests/unit/check_batch.c
+tests_unit_check_batch_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_batch_LDADD = $(UNIT_LDADD)
