@@ -44,7 +44,7 @@
  *  | topics                  | array   | 0+      | per topic:                          |
  *  |   error_code            | int16   |         |   0, 3, 5 or 17                     |
  *  |   name                  | string  |         |                                     |
- *  |   is_internal           | bool    | 1+      |   false                             |
+ *  |   is_internal           | bool    | 1+      |   true for __consumer_offsets only  |
  *  |   partitions            | array   |         |   per partition (none on an error): |
  *  |     error_code          | int16   |         |     0                               |
  *  |     partition_index     | int32   |         |     p                               |
@@ -61,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/coordinator.h"
 #include "core/logger.h"
 #include "core/meta.h"
 #include "core/topics.h"
@@ -117,7 +118,8 @@ static void md_write_topic(struct wire_writer *w, int16_t version, int16_t error
 	wire_write_i16(w, view ? KERR_NONE : error);
 	wire_write_string(w, name, len);
 	if (version >= 1)
-		wire_write_bool(w, false); /* is_internal */
+		wire_write_bool(w, len == sizeof(COORD_TOPIC) - 1 &&
+					   memcmp(name, COORD_TOPIC, len) == 0); /* is_internal */
 	uint32_t partitions = view ? view->partition_count : 0;
 	wire_write_array_len(w, (int32_t)partitions);
 	for (uint32_t p = 0; p < partitions; p++) {
