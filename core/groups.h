@@ -62,6 +62,7 @@ enum groups_error {
 	GROUPS_UNKNOWN_MEMBER_ID = 25,
 	GROUPS_INVALID_SESSION_TIMEOUT = 26,
 	GROUPS_REBALANCE_IN_PROGRESS = 27,
+	GROUPS_INVALID_REQUEST = 42, /* a join or assignment over LIMITS_GROUPS_*_BYTES_MAX */
 	GROUPS_NON_EMPTY_GROUP = 68,
 	GROUPS_GROUP_ID_NOT_FOUND = 69,
 	GROUPS_GROUP_MAX_SIZE_REACHED = 81,
@@ -153,7 +154,11 @@ typedef void (*groups_join_fn)(void *ctx, const struct groups_join_result *resul
 
 /* JoinGroup. Errors answered at once: empty group id 24; session timeout outside
  * [min, max] 26; unknown non-empty member id 25; protocol type differing from the
- * group's, or no protocol common to every member, 23; group full 81. Otherwise the
+ * group's, or no protocol common to every member, 23; group full 81 (also when the
+ * group's members would hold more than LIMITS_GROUPS_GROUP_BYTES_MAX); a join over
+ * LIMITS_GROUPS_MEMBER_BYTES_MAX 42; a new group past LIMITS_GROUPS_PER_SHARD_MAX 15;
+ * while groups_destroy runs 15. A join waiting when its member is replaced by a newer
+ * join of the same member is answered 27. Otherwise the
  * member (new ones get an id "<client_id>-<unique>") waits for the join phase to
  * complete and DONE(CTX, ...) runs then. Returns 0, or -ENOMEM (DONE not called). */
 int groups_join(struct groups *gs, const struct groups_join_request *req, int64_t now_ms,
@@ -184,14 +189,19 @@ typedef void (*groups_sync_fn)(void *ctx, const struct groups_sync_result *resul
 /* SyncGroup. Unknown group or member 25; other generation 22; PreparingRebalance 27.
  * In CompletingRebalance the answer waits for the leader's sync, which stores every
  * member's assignment (members it leaves out get an empty one) and makes the group
- * Stable; in Stable the member gets its assignment at once. Returns 0 or -ENOMEM. */
+ * Stable; in Stable the member gets its assignment at once. A leader's assignment over
+ * LIMITS_GROUPS_ASSIGNMENT_BYTES_MAX (or all of them over the group's byte limit) is
+ * answered 42 and nothing is stored. A sync waiting when the same member syncs again is
+ * answered 27; one waiting when its member is removed, 25. Returns 0 or -ENOMEM. */
 int groups_sync(struct groups *gs, const struct groups_sync_request *req, int64_t now_ms,
 		groups_sync_fn done, void *ctx);
 
 /* ---- Heartbeat, LeaveGroup ---- */
 
 /* Heartbeat: renews the member's session. Unknown group or member 25; other
- * generation 22; PreparingRebalance or CompletingRebalance 27; Stable 0. */
+ * generation 22; PreparingRebalance or CompletingRebalance 27; Stable 0. As Kafka 2.3,
+ * CompletingRebalance answers 27 whatever the generation (a member whose join answer is
+ * on its way still has the previous one). */
 int16_t groups_heartbeat(struct groups *gs, struct groups_bytes group_id, int32_t generation_id,
 			 struct groups_bytes member_id, int64_t now_ms);
 
@@ -206,7 +216,10 @@ int16_t groups_leave(struct groups *gs, struct groups_bytes group_id, struct gro
  * generation -1 and an empty member id (assign() consumers, admin tools) is accepted
  * when the group has no members (or does not exist yet); otherwise unknown member 25,
  * other generation 22, CompletingRebalance 27 (Kafka 2.3's rules). Renews the member's
- * session. Empty group id 24. */
+ * session. Empty group id 24. In Kafka 2.3's order: a group that does not exist answers
+ * 22 to a generation >= 0 (15 when it would be one group too many for this shard); any
+ * negative generation is accepted while the group has no members, whatever the member
+ * id; CompletingRebalance answers 27 before the member is looked up. */
 int16_t groups_commit_check(struct groups *gs, struct groups_bytes group_id,
 			    int32_t generation_id, struct groups_bytes member_id, int64_t now_ms);
 
@@ -222,7 +235,10 @@ struct groups_offset {
 
 /* Stores (TOPIC, PARTITION) -> OFFSET in GROUP_ID, creating the group (Empty) if it
  * does not exist. Called once the commit is durable (core/coordinator), and while
- * replaying the log at start. Returns 0 or -ENOMEM. */
+ * replaying the log at start. Returns 0 or -ENOMEM; also -EINVAL for what no check
+ * lets through (empty or over-long group id or topic, negative partition, metadata over
+ * GROUPS_OFFSET_METADATA_MAX) and -ENOSPC past LIMITS_GROUPS_OFFSETS_PER_GROUP_MAX,
+ * LIMITS_GROUPS_OFFSETS_PER_SHARD_MAX or LIMITS_GROUPS_PER_SHARD_MAX (nothing stored). */
 int groups_offset_put(struct groups *gs, struct groups_bytes group_id, struct groups_bytes topic,
 		      int32_t partition, const struct groups_offset *offset);
 
@@ -235,8 +251,9 @@ void groups_offset_remove(struct groups *gs, struct groups_bytes group_id,
 bool groups_offset_get(const struct groups *gs, struct groups_bytes group_id,
 		       struct groups_bytes topic, int32_t partition, struct groups_offset *out);
 
-/* Calls FN(CTX, ...) for each committed offset of GROUP_ID, grouped by topic (all
- * partitions of one topic in a row, partitions ascending). Returns the count. */
+/* Calls FN(CTX, ...) for each committed offset of GROUP_ID, grouped by topic (topics
+ * in byte order of their names, partitions ascending). FN must not call into GS.
+ * Returns the count. */
 typedef void (*groups_offset_fn)(void *ctx, struct groups_bytes topic, int32_t partition,
 				 const struct groups_offset *offset);
 uint32_t groups_offsets_each(const struct groups *gs, struct groups_bytes group_id,
@@ -279,8 +296,8 @@ void groups_at(struct groups *gs, uint32_t i, struct groups_view *out);
  * calls groups_remove. */
 int16_t groups_delete_check(const struct groups *gs, struct groups_bytes group_id);
 
-/* Forgets GROUP_ID and its offsets (after a persisted delete, or replaying one). A
- * group with members is left alone (returns false). */
+/* Forgets GROUP_ID and its offsets (after a persisted delete, or replaying one):
+ * true. A group with members is left alone (returns false); so is an absent one. */
 bool groups_remove(struct groups *gs, struct groups_bytes group_id);
 
 /* ---- the records core/coordinator keeps in the shard log ---- */
@@ -306,7 +323,8 @@ size_t groups_record_commit_key_bytes(struct groups_bytes group_id, struct group
 size_t groups_record_commit_value_bytes(const struct groups_offset *offset);
 
 /* Writes the key (at KEY, KEY_CAP bytes) and value (at VALUE, VALUE_CAP bytes) of an
- * offset commit record. Returns 0, or -ENOBUFS when a buffer is too small. */
+ * offset commit record. Returns 0, or -ENOBUFS when a buffer is too small (-EINVAL for
+ * a string over 32767 bytes, which no request can carry). */
 int groups_record_commit_encode(struct groups_bytes group_id, struct groups_bytes topic,
 				int32_t partition, const struct groups_offset *offset, uint8_t *key,
 				size_t key_cap, uint8_t *value, size_t value_cap);
@@ -317,7 +335,8 @@ long groups_record_delete_encode(struct groups_bytes group_id, uint8_t *key, siz
 
 /* Applies one record read back from the log (VALUE NULL for a null value) to GS:
  * offset put or remove, or group removal. Returns 0, -EBADMSG for a record that does
- * not parse (the caller counts and skips it), -ENOMEM. */
+ * not parse (the caller counts and skips it), -ENOMEM, or -ENOSPC past a limit (as
+ * groups_offset_put). */
 int groups_record_apply(struct groups *gs, const uint8_t *key, int32_t key_len,
 			const uint8_t *value, int32_t value_len);
 
