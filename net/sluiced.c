@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,28 @@ static int sluiced_lock_data_dir(const char *dir, char *err, size_t err_len)
 		return -1;
 	}
 	return fd;
+}
+
+/* Raises the soft open-file limit to the hard one (each shard's connection table, the
+ * segment files), and warns when even that cannot hold every connection slot. */
+static void sluiced_raise_nofile(const struct config *cfg, uint32_t shard_count)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t before = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = before;
+	}
+	uint64_t need = (uint64_t)shard_count * cfg->max_connections + 64u * shard_count + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need)
+		LOG_WARN("open-file limit %llu is below the %llu that %u shards x %u connections "
+			 "(--max-connections) need; connections beyond it are refused. Raise it "
+			 "with ulimit -n or LimitNOFILE= (tuning/README.md)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)need, shard_count,
+			 cfg->max_connections);
 }
 
 int main(int argc, char **argv)
@@ -98,6 +121,7 @@ int main(int argc, char **argv)
 		LOG_ERROR("%s", err);
 		return 1;
 	}
+	sluiced_raise_nofile(&cfg, shard_count);
 	layers[0] = broker_layer(&broker);
 	layers[1] = server_layer();
 	ret = shard_set_start(&shards, &cfg, layers, 2, err, sizeof(err));
