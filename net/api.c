@@ -34,6 +34,16 @@ static const struct api_handler api_handlers[SERVER_API_KEYS] = {
     [KAFKA_API_DELETE_TOPICS] = {api_delete_topics_handle, false},
     [KAFKA_API_DESCRIBE_CONFIGS] = {api_describe_configs_handle, false},
     [KAFKA_API_CREATE_PARTITIONS] = {api_create_partitions_handle, false},
+    [KAFKA_API_FIND_COORDINATOR] = {api_find_coordinator_handle, false},
+    [KAFKA_API_JOIN_GROUP] = {api_join_group_handle, false},
+    [KAFKA_API_SYNC_GROUP] = {api_sync_group_handle, false},
+    [KAFKA_API_HEARTBEAT] = {api_heartbeat_handle, false},
+    [KAFKA_API_LEAVE_GROUP] = {api_leave_group_handle, false},
+    [KAFKA_API_OFFSET_COMMIT] = {api_offset_commit_handle, false},
+    [KAFKA_API_OFFSET_FETCH] = {api_offset_fetch_handle, false},
+    [KAFKA_API_DESCRIBE_GROUPS] = {api_describe_groups_handle, false},
+    [KAFKA_API_LIST_GROUPS] = {api_list_groups_handle, false},
+    [KAFKA_API_DELETE_GROUPS] = {api_delete_groups_handle, false},
 };
 
 /* How api_repeated_names reads the items while sorting their indexes. */
