@@ -144,6 +144,8 @@ struct api_forward {
 	uint8_t *answer;	/* the response frame, malloc'd; the origin's connection frees it */
 	uint32_t answer_len;
 	int status; /* 0, or -errno: the origin closes the connection */
+	struct api_forward *prev, *next; /* the coordinator server's unanswered list */
+	bool listed;			 /* on that list */
 };
 
 const char *api_request_peer(const struct api_request *req)
@@ -155,6 +157,16 @@ const char *api_request_peer(const struct api_request *req)
 static void api_forward_answer(struct api_request *req, uint8_t *frame, uint32_t len, int status)
 {
 	struct api_forward *fwd = req->fwd;
+	struct server *s = req->server;
+	if (fwd->listed) {
+		if (fwd->prev)
+			fwd->prev->next = fwd->next;
+		else
+			s->forwarded_head = fwd->next;
+		if (fwd->next)
+			fwd->next->prev = fwd->prev;
+		fwd->listed = false;
+	}
 	fwd->answer = frame;
 	fwd->answer_len = len;
 	fwd->status = status;
@@ -266,6 +278,12 @@ static void api_forward_on_op(void *ctx, struct shard *shard, uint32_t from,
 	req->forwarded = true;
 	req->fwd = fwd;
 	s->stats.served_forwarded++;
+	fwd->prev = NULL;
+	fwd->next = s->forwarded_head;
+	if (fwd->next)
+		fwd->next->prev = fwd;
+	s->forwarded_head = fwd;
+	fwd->listed = true;
 	const struct api_handler *handler =
 	    fwd->api_key >= 0 && fwd->api_key < SERVER_API_KEYS ? &api_handlers[fwd->api_key]
 								  : NULL;
@@ -275,6 +293,16 @@ static void api_forward_on_op(void *ctx, struct shard *shard, uint32_t from,
 		LOG_DEBUG("net: a %s v%d request forwarded from shard %u cannot be decoded (%s)",
 			  kafka_api_name(fwd->api_key), fwd->api_version, from, strerror(-ret));
 		api_forward_answer(req, NULL, 0, ret);
+	}
+}
+
+void api_forward_abandon_all(struct server *server)
+{
+	while (server->forwarded_head) {
+		struct api_request *req = &server->forwarded_head->req;
+		if (req->abandon)
+			req->abandon(req);
+		api_forward_answer(req, NULL, 0, -ESHUTDOWN); /* unlists it */
 	}
 }
 

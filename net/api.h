@@ -229,6 +229,18 @@ int api_init_producer_id_handle(struct api_request *req);
 
 /* FindCoordinator v0-2 (net/api_find_coordinator.c). */
 int api_find_coordinator_handle(struct api_request *req);
+
+struct groups;
+/* The routing of every group-scoped handler (net/api_find_coordinator.c): false when
+ * REQ was forwarded to GROUP_ID's coordinator shard (the handler returns 0 and answers
+ * nothing); true with *ERROR 0 and *OUT set when this shard coordinates the group;
+ * true with *ERROR the code to answer (15, 14 or 16) and *OUT NULL otherwise. */
+bool api_find_coordinator_route(struct api_request *req, struct wire_str group_id,
+				struct groups **out, int16_t *error);
+
+/* Abandons the forwarded requests still unanswered on SERVER's shard (at its stop):
+ * their handlers' abandon runs and their origins get -ESHUTDOWN (net/api.c). */
+void api_forward_abandon_all(struct server *server);
 /* JoinGroup v1-5 (net/api_join_group.c). */
 int api_join_group_handle(struct api_request *req);
 /* SyncGroup v0-3 (net/api_sync_group.c). */

@@ -53,9 +53,6 @@
 /* Bytes of the response besides the host and the error message. */
 #define FC_RESPONSE_BYTES (4 + 2 + 2 + 4 + 2 + 4)
 
-/* For every group-scoped handler; to move to net/api.h (see the definition below). */
-bool api_find_coordinator_route(struct api_request *req, struct wire_str group_id,
-				struct groups **out, int16_t *error);
 
 /* A FindCoordinator waiting for core/coordinator to create its topic. */
 struct fc_ctx {

@@ -35,9 +35,6 @@
 #include "net/api.h"
 #include "net/kafka.h"
 
-/* net/api_find_coordinator.c (to move to net/api.h). */
-bool api_find_coordinator_route(struct api_request *req, struct wire_str group_id,
-				struct groups **out, int16_t *error);
 
 static struct groups_bytes hb_bytes(struct wire_str s)
 {

@@ -65,9 +65,6 @@
 #include "net/api.h"
 #include "net/kafka.h"
 
-/* net/api_find_coordinator.c (to move to net/api.h). */
-bool api_find_coordinator_route(struct api_request *req, struct wire_str group_id,
-				struct groups **out, int16_t *error);
 
 /* "/" and the address part of a peer name (net/server: at most 63 characters). */
 #define JG_CLIENT_HOST_BYTES 72

@@ -72,9 +72,6 @@
 #include "net/kafka.h"
 #include "net/server.h"
 
-/* net/api_find_coordinator.c (to move to net/api.h). */
-bool api_find_coordinator_route(struct api_request *req, struct wire_str group_id,
-				struct groups **out, int16_t *error);
 
 /* Bytes of a topic entry of the response besides its name, of a partition entry. */
 #define OC_TOPIC_BYTES	   (2 + 4)

@@ -52,9 +52,6 @@
 #include "net/api.h"
 #include "net/kafka.h"
 
-/* net/api_find_coordinator.c (to move to net/api.h). */
-bool api_find_coordinator_route(struct api_request *req, struct wire_str group_id,
-				struct groups **out, int16_t *error);
 
 /* Bytes of a topic entry besides its name, of a partition entry besides its metadata
  * (at the highest version). */

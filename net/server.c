@@ -627,6 +627,7 @@ static void server_stop(struct shard *shard, void *ctx)
 	for (uint32_t i = 0; i < s->conn_count; i++)
 		if (s->conns[i].state != CONN_FREE)
 			conn_abandon(&s->conns[i]);
+	api_forward_abandon_all(s);
 
 	bool timed_out = false;
 	struct loop_timer deadline;

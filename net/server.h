@@ -71,6 +71,8 @@ struct server_stats {
 };
 
 /* One shard's net layer. The handlers read it; only net/ writes it. */
+struct api_forward;
+
 struct server {
 	struct shard *shard;		/* the shard it runs on */
 	struct loop *loop;		/* &shard->loop */
@@ -101,6 +103,8 @@ struct server {
 	char host[256];			    /* advertised host: cfg's, else gethostname() */
 	char cluster_id[32];		    /* "sluice-" + 16 hex digits, see server_start */
 	struct server_stats stats;	    /* counters */
+	struct api_forward *forwarded_head; /* requests run here for other shards' clients,
+					     * not answered yet (net/api.c) */
 };
 
 /* The layer to host after the broker layer (it takes pool chunks, so it comes after

@@ -30,10 +30,11 @@ import socket, struct, sys, time
 
 HOST = "127.0.0.1"
 # DESIGN §4's accepted maxima; every API is advertised from version 0, and only the
-# APIs sluice answers today are advertised (the consumer-group and SASL APIs of
-# DESIGN §4 join with their handlers: keys 8-17 and 36).
-DESIGN = [(0, 7), (1, 11), (2, 5), (3, 8), (18, 2), (19, 3), (20, 3), (22, 1),
-          (32, 2), (37, 1)]
+# APIs sluice answers today are advertised (with the consumer-group APIs 8-16 and
+# DeleteGroups 42; the SASL APIs 17 and 36 join with their handlers).
+DESIGN = [(0, 7), (1, 11), (2, 5), (3, 8), (8, 7), (9, 5), (10, 2), (11, 5), (12, 3),
+          (13, 2), (14, 3), (15, 3), (16, 2), (18, 2), (19, 3), (20, 3), (22, 1), (32, 2),
+          (37, 1), (42, 1)]
 
 
 def report(good, what):
