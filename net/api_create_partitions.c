@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/coordinator.h"
 #include "core/logger.h"
 #include "core/topics.h"
 #include "net/api.h"
@@ -79,6 +80,7 @@ enum cp_why {
 	CP_NO_MEMORY, /* -1 */
 	CP_STORAGE,   /* 56 */
 	CP_NO_TABLE,  /* -1 */
+	CP_INTERNAL,  /* 44: __consumer_offsets (groups are placed by its partition count) */
 };
 
 struct cp_pending;
@@ -137,6 +139,7 @@ static int16_t cp_error(const struct cp_topic *t)
 	case CP_STOPPING:
 		return KERR_NOT_CONTROLLER;
 	case CP_LIMIT:
+	case CP_INTERNAL:
 		return KERR_POLICY_VIOLATION;
 	case CP_STORAGE:
 		return KERR_KAFKA_STORAGE_ERROR;
@@ -181,6 +184,11 @@ static int cp_message(const struct cp_topic *t, char *buf, size_t size)
 		return snprintf(buf, size,
 				"sluice's limit on partitions is reached (see the "
 				"broker's log).");
+	case CP_INTERNAL:
+		return snprintf(buf, size,
+				"%s cannot grow: each group's coordinator follows from its "
+				"partition count.",
+				COORD_TOPIC);
 	case CP_NO_MEMORY:
 		return snprintf(buf, size, "The broker is out of memory.");
 	case CP_STORAGE:
@@ -408,6 +416,8 @@ int api_create_partitions_handle(struct api_request *req)
 			t->why = CP_NO_TABLE;
 		else if (!view)
 			t->why = CP_UNKNOWN;
+		else if (strcmp(view->name, COORD_TOPIC) == 0)
+			t->why = CP_INTERNAL;
 		else
 			cp_check_count(t, view->partition_count);
 		if (t->why == CP_OK && assignments >= 0)

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/coordinator.h"
 #include "core/logger.h"
 #include "core/topics.h"
 #include "net/api.h"
@@ -246,6 +247,11 @@ int api_delete_topics_handle(struct api_request *req)
 		 * and one with an embedded NUL is not found. */
 		t->remove = table && topics_find_len(table, t->name, t->len);
 		t->error = t->remove ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+		if (t->remove && strcmp(t->name, COORD_TOPIC) == 0) {
+			/* The committed offsets of every group live there. */
+			t->remove = false;
+			t->error = KERR_INVALID_TOPIC_EXCEPTION;
+		}
 	}
 	if (dt_drop_repeats(p->topics, p->count) < 0) {
 		dt_pending_free(p);

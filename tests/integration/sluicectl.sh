@@ -17,7 +17,7 @@
 
 PY=/usr/bin/python3
 CTL="$SLUICE_BUILDDIR/tools/sluicectl"
-CHECKS=33
+CHECKS=35
 tap_plan $CHECKS
 
 skip_rest() {
@@ -244,6 +244,22 @@ ctl groups describe ctl-group
 expect_rc 1 "group 'ctl-group': GROUP_ID_NOT_FOUND" "a deleted group is GROUP_ID_NOT_FOUND, exit 1"
 ctl groups list
 tap_ok "$([ $rc = 0 ] && ! grep -q "^ctl-group " "$out"; echo $?)" "groups list no longer shows it"
+# The offsets topic holds every group's commits: it cannot be deleted nor grown.
+ctl topics delete __consumer_offsets
+expect_rc 1 "INVALID_TOPIC_EXCEPTION" "topics delete __consumer_offsets is refused (INVALID_TOPIC_EXCEPTION), exit 1"
+"$PY" - "$port" >"$TEST_TMP/cp.out" 2>&1 <<'PYEOF'
+import sys
+from confluent_kafka.admin import AdminClient, NewPartitions
+a = AdminClient({"bootstrap.servers": "127.0.0.1:%s" % sys.argv[1]})
+f = a.create_partitions([NewPartitions("__consumer_offsets", 8)])["__consumer_offsets"]
+try:
+    f.result(10)
+    print("grown")
+except Exception as e:
+    print("refused", e)
+PYEOF
+tap_ok "$(grep -q "refused.*POLICY_VIOLATION" "$TEST_TMP/cp.out"; echo $?)" \
+	"CreatePartitions on __consumer_offsets: POLICY_VIOLATION ($(head -c 200 "$TEST_TMP/cp.out"))"
 
 kill -TERM "$SLUICED_PID"
 wait_exit "$SLUICED_PID" 300
