@@ -70,6 +70,7 @@ is_running() {
 sluiced_start() {
 	log=$1
 	shift
+	: >"$log" # now: the background job's own redirect may come after the first grep
 	"$SLUICED" "$@" >"$log" 2>&1 &
 	SLUICED_PID=$!
 	started_pids="$started_pids $SLUICED_PID"

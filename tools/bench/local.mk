@@ -2,9 +2,13 @@
 # limits and a peer) and the topic-count scaling experiment; both are scripts run
 # against the release binaries of this build tree.
 dist_noinst_SCRIPTS += tools/bench/run-bench tools/bench/topic-scaling
+# run-bench's parser and table (bench_report.py) and the stand-in header it compiles
+# librdkafka's rdkafka_performance example with (rd.h).
+EXTRA_DIST += tools/bench/bench_report.py tools/bench/rd.h
 
+# BENCH_FLAGS: options for run-bench, e.g. make bench BENCH_FLAGS=--quick
 bench: all
-	$(SHELL) $(top_srcdir)/tools/bench/run-bench
+	$(SHELL) $(top_srcdir)/tools/bench/run-bench $(BENCH_FLAGS)
 
 bench-topic-scaling: all
 	$(SHELL) $(top_srcdir)/tools/bench/topic-scaling
