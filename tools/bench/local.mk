@@ -4,7 +4,7 @@
 dist_noinst_SCRIPTS += tools/bench/run-bench tools/bench/topic-scaling
 # run-bench's parser and table (bench_report.py) and the stand-in header it compiles
 # librdkafka's rdkafka_performance example with (rd.h).
-EXTRA_DIST += tools/bench/bench_report.py tools/bench/rd.h
+EXTRA_DIST += tools/bench/bench_report.py tools/bench/rd.h tools/bench/topic-scaling.gp tools/bench/topic_scaling_report.py
 
 # BENCH_FLAGS: options for run-bench, e.g. make bench BENCH_FLAGS=--quick
 bench: all
