@@ -33,6 +33,10 @@ static uint32_t sw_table[8][256];
 static uint32_t hw_long_shift[4][256];
 static uint32_t hw_short_shift[4][256];
 
+/* x2n_table[k] = x^(2^k) modulo the polynomial, reflected: the operator that shifts a
+ * register through 2^k zero bits (crc32c_combine multiplies those of LEN_B's bits). */
+static uint32_t x2n_table[64];
+
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 /* Product of A and B modulo the polynomial, both in reflected bit order (x^0 is the
@@ -91,6 +95,9 @@ static void tables_init(void)
 			    (sw_table[k - 1][b] >> 8) ^ sw_table[0][sw_table[k - 1][b] & 0xff];
 	shift_table_init(hw_long_shift, HW_LONG_BYTES);
 	shift_table_init(hw_short_shift, HW_SHORT_BYTES);
+	x2n_table[0] = UINT32_C(1) << 30; /* x^1 */
+	for (unsigned k = 1; k < 64; k++)
+		x2n_table[k] = gf2_multmodp(x2n_table[k - 1], x2n_table[k - 1]);
 }
 
 static inline void tables_ready(void)
@@ -217,6 +224,19 @@ uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	return crc32c_sw(crc, buf, len);
 }
 #endif
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	tables_ready();
+	/* Finished values: crc(A || B) = crc_a shifted through |B| zero bytes, xor crc_b
+	 * (the pre- and post-inversions cancel, as in zlib's crc32_combine). */
+	uint32_t op = UINT32_C(1) << 31; /* x^0 */
+	uint64_t bits = len_b;
+	for (unsigned k = 3; bits; k++, bits >>= 1) /* a byte is 2^3 bits */
+		if (bits & 1)
+			op = gf2_multmodp(x2n_table[k & 63], op);
+	return gf2_multmodp(op, crc_a) ^ crc_b;
+}
 
 typedef uint32_t (*crc32c_fn)(uint32_t crc, const void *buf, size_t len);
 

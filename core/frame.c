@@ -88,6 +88,16 @@ void frame_seal(void *frame, uint32_t frame_len)
 	put_le32((uint8_t *)frame + OFF_CRC, frame_crc(frame, frame_len));
 }
 
+void frame_seal_tail(void *frame, uint32_t frame_len, uint32_t tail_len, uint32_t tail_crc)
+{
+	ASSERT(frame_len >= FRAME_HEADER_BYTES && frame_len <= LIMITS_FRAME_BYTES_MAX);
+	ASSERT(tail_len <= frame_len - FRAME_HEADER_BYTES);
+	ASSERT(get_le32((const uint8_t *)frame + OFF_FRAME_LEN) == frame_len);
+	uint32_t head = crc32c(0, (const uint8_t *)frame + FRAME_CRC_START,
+			       frame_len - tail_len - FRAME_CRC_START);
+	put_le32((uint8_t *)frame + OFF_CRC, crc32c_combine(head, tail_crc, tail_len));
+}
+
 enum frame_check frame_check(const void *buf, size_t avail, struct frame_header *out)
 {
 	const uint8_t *p = buf;

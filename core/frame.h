@@ -85,6 +85,14 @@ uint32_t frame_crc(const void *frame, uint32_t frame_len);
  * header (with frame_len == FRAME_LEN) and the payload must already be written. */
 void frame_seal(void *frame, uint32_t frame_len);
 
+/* frame_seal() for a frame whose last TAIL_LEN payload bytes have the CRC-32C
+ * TAIL_CRC (crc32c(0, tail, TAIL_LEN)), known already: a validated RecordBatch's own
+ * crc field covers its bytes [21, end). Reads only the bytes before the tail and
+ * combines (crc32c_combine), so sealing costs O(header) instead of a pass over the
+ * payload. A wrong TAIL_CRC makes a frame that frame_check() rejects: only pass a CRC
+ * checked against the bytes now in the frame. TAIL_LEN <= FRAME_LEN - FRAME_HEADER_BYTES. */
+void frame_seal_tail(void *frame, uint32_t frame_len, uint32_t tail_len, uint32_t tail_crc);
+
 /*
  * Checks the frame that starts at BUF, of which AVAIL bytes are readable, in this order:
  *   AVAIL < 8                              -> FRAME_TRUNCATED

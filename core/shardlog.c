@@ -1,12 +1,14 @@
 /*
  * core/shardlog.c: the shard log (contract and file formats in core/shardlog.h):
- * placement of frames in the staging ring, group commit through a before-wait hook
- * (one WRITE_FIXED per flush, a linked fdatasync when a durable append waits), release
- * of waiters in append order, high watermarks, reads from the ring (pinned) or from
- * disk (READ_FIXED into pool chunks, frame CRC checked), the partition registry,
- * segment roll-over, segment index files (written at the roll, read back and rebuilt
- * when needed at open), checkpoints, recovery and retention. It does not validate batch
- * CRCs on append (the Produce path does) and does no compaction.
+ * placement of frames in the staging ring, group commit from a before-wait hook and
+ * from each write completion (one WRITE_FIXED at a time, a linked fdatasync when a
+ * durable append waits, the next write overlapping the previous sync), frame CRCs
+ * derived from the batch's own CRC, release of waiters in append order, high
+ * watermarks, reads from the ring (pinned) or from disk (READ_FIXED into pool chunks,
+ * frame CRC checked), the partition registry, segment roll-over, segment index files
+ * (written at the roll, read back and rebuilt when needed at open), checkpoints,
+ * recovery and retention. It does not validate batch CRCs on append (the Produce path
+ * does) and does no compaction.
  *
  * Positions (all shard-log byte positions, nondecreasing over the log's life):
  *
@@ -81,6 +83,23 @@ struct shardlog_segment {
 	int fd;		/* O_DIRECT, read-write */
 };
 
+/* Batches from this size on get their frame CRC from the batch's own (frame_seal_tail):
+ * below it one pass of the crc32 instruction costs less than combining. */
+#define SHARDLOG_CRC_FOLD_MIN 1024u
+
+/* Syncs in flight at once: a write may start while the fdatasync of the previous one
+ * runs (pipelining), so more than one can be in flight; past this many a write goes
+ * without a linked sync and a later sync covers it. */
+#define SHARDLOG_SYNCS_INFLIGHT_MAX 4u
+
+/* One fdatasync in flight, linked to a write or alone. */
+struct shardlog_sync {
+	uint64_t seq; /* its user_data value */
+	uint64_t end; /* synced may become this (min written) when it succeeds */
+	bool used;    /* slot in flight */
+	bool doomed;  /* its linked write came back short or failed: it will be canceled */
+};
+
 /* One append waiting for its write (and maybe sync). */
 struct shardlog_waiter {
 	uint64_t end;		 /* position after its frame */
@@ -125,14 +144,16 @@ struct shardlog {
 	uint64_t tail_seg_end;	 /* its end */
 	int failed;		 /* 0, or the errno a write/sync failed with */
 
-	bool flush_inflight;	 /* a write (and maybe its sync) is in flight */
-	bool flush_short;	 /* the write came back short (its linked sync is canceled) */
-	uint32_t flush_cqes;	 /* completions still expected for this flush */
-	uint64_t flush_seq;	 /* flushes submitted (user_data value, for checks) */
-	uint64_t flush_start;	 /* block-aligned position the write starts at */
-	uint64_t flush_end;	 /* position written up to (tail when submitted) */
-	uint32_t flush_len;	 /* bytes of the write */
-	uint64_t flush_sync_end; /* synced becomes this when the sync succeeds */
+	bool write_inflight;  /* a WRITE_FIXED is in flight (at most one) */
+	uint64_t flush_seq;   /* writes and syncs submitted (user_data values) */
+	uint64_t write_seq;   /* the in-flight write's user_data value */
+	uint64_t flush_start; /* block-aligned position the write starts at */
+	uint64_t flush_end;   /* position written up to (tail when submitted) */
+	uint32_t flush_len;   /* bytes of the write */
+	struct shardlog_sync syncs[SHARDLOG_SYNCS_INFLIGHT_MAX]; /* fdatasyncs in flight */
+	uint32_t syncs_inflight;				 /* used slots of syncs */
+	uint64_t sync_issued_end; /* max(synced, end of every sync in flight that will run):
+				   * a durable append ending below it needs no new sync */
 
 	struct shardlog_segment *segments; /* LIMITS_SHARDLOG_SEGMENTS_MAX slots */
 	uint32_t segment_count;		   /* segment files */
@@ -1014,148 +1035,189 @@ static int seg_roll(struct shardlog *log, uint64_t start)
 	return 0;
 }
 
-/* Queues the next flush when none is in flight: one WRITE_FIXED of the staged range,
- * from the block holding the first unwritten byte up to the tail (or the next ring or
- * segment boundary) rounded up to a block, with a linked fdatasync when a durable
- * append waits; or a lone fdatasync when only that is missing. The before-wait hook. */
+/* The largest end among the syncs in flight that will run, or synced. */
+static uint64_t sync_issued_recompute(const struct shardlog *log)
+{
+	uint64_t e = log->synced;
+	for (uint32_t i = 0; i < SHARDLOG_SYNCS_INFLIGHT_MAX; i++)
+		if (log->syncs[i].used && !log->syncs[i].doomed && log->syncs[i].end > e)
+			e = log->syncs[i].end;
+	return e;
+}
+
+/* Queues an fdatasync of SEG covering [0, END) (its bytes are written, or written by
+ * the write it is linked after); false when every sync slot is taken. */
+static bool sync_queue(struct shardlog *log, struct io_uring *ring,
+		       const struct shardlog_segment *seg, uint64_t end)
+{
+	if (log->syncs_inflight == SHARDLOG_SYNCS_INFLIGHT_MAX)
+		return false;
+	uint32_t slot = 0;
+	while (log->syncs[slot].used)
+		slot++;
+	struct io_uring_sqe *sync = io_uring_get_sqe(ring);
+	ASSERT(sync);
+	uint64_t seq = ++log->flush_seq & LOOP_UDATA_VALUE_MASK;
+	io_uring_prep_fsync(sync, seg->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sync, loop_udata(LOOP_KIND_DISK_SYNC, seq));
+	log->syncs[slot] = (struct shardlog_sync){.seq = seq, .end = end, .used = true};
+	log->syncs_inflight++;
+	if (end > log->sync_issued_end)
+		log->sync_issued_end = end;
+	log->stats.fsyncs++;
+	return true;
+}
+
+/*
+ * Group commit: queues the next write when none is in flight: one WRITE_FIXED of the
+ * staged range, from the block holding the first unwritten byte up to the tail (or the
+ * next ring or segment boundary) rounded up to a block, with a linked fdatasync when a
+ * durable append waits beyond what the syncs in flight cover; or a lone fdatasync of
+ * what is written when only that is missing. Writes are one at a time (the next one
+ * rewrites the partial tail block of the previous one), but a write may start while
+ * the fdatasyncs of earlier writes run (up to SHARDLOG_SYNCS_INFLIGHT_MAX of them): a
+ * sync covers every write completed before it started, so each waiter is released by
+ * the first sync covering it. Runs as the before-wait hook and from the write
+ * completion (the disk gets the next write at once).
+ */
 static void shardlog_flush(void *ctx, struct loop *loop)
 {
 	struct shardlog *log = ctx;
-	if (log->failed || log->flush_inflight)
+	if (log->failed)
 		return;
-	bool want_sync = log->fsync == SHARDLOG_FSYNC_ALWAYS && log->durable_wanted > log->synced;
-	if (log->tail <= log->written && !want_sync)
+	bool sync_mode = log->fsync == SHARDLOG_FSYNC_ALWAYS;
+	bool want_sync = sync_mode && log->durable_wanted > log->sync_issued_end;
+	bool want_write = !log->write_inflight && log->tail > log->written;
+	if (!want_write && !want_sync)
 		return;
+	struct io_uring *ring = &loop->ring;
+
+	if (!want_write) {
+		/* Everything staged is written or being written; a durable append waits
+		 * beyond the syncs in flight. Sync what is written now, unless the write in
+		 * flight (which then gets its own sync) is what it waits for. */
+		if (log->written <= log->sync_issued_end || log->segment_count == 0)
+			return;
+		if (io_uring_sq_space_left(ring) < 1)
+			io_uring_submit(ring);
+		struct shardlog_segment *seg = seg_find(log, log->written - 1);
+		ASSERT(seg);
+		(void)sync_queue(log, ring, seg, log->written);
+		return;
+	}
 
 	uint64_t start = round_down(log->written, SHARDLOG_BLOCK_BYTES);
-	if (log->tail > log->written &&
-	    (log->segment_count == 0 || log->written >= segs_end(log))) {
+	if (log->segment_count == 0 || log->written >= segs_end(log)) {
 		int ret = seg_roll(log, log->segment_count ? segs_end(log) : start);
 		if (ret < 0) {
 			shardlog_fail(log, ret, "segment roll-over");
 			return;
 		}
-		want_sync =
-		    log->fsync == SHARDLOG_FSYNC_ALWAYS && log->durable_wanted > log->synced;
+		if (log->sync_issued_end < log->synced)
+			log->sync_issued_end = log->synced;
+		want_sync = sync_mode && log->durable_wanted > log->sync_issued_end;
 	}
-	struct io_uring *ring = &loop->ring;
 	if (io_uring_sq_space_left(ring) < 2)
 		io_uring_submit(ring); /* keep the write and its linked sync in one submit */
-	log->flush_seq++;
-	log->flush_short = false;
-	log->flush_cqes = 0;
 
-	if (log->tail > log->written) {
-		struct shardlog_segment *seg = seg_find(log, start);
-		ASSERT(seg);
-		uint64_t bound = min_u64((start | log->staging_mask) + 1, seg->start + seg->size);
-		uint64_t fend = min_u64(log->tail, bound);
-		uint64_t zend = round_up(fend, SHARDLOG_BLOCK_BYTES);
-		ASSERT(zend <= bound && fend > log->written);
-		if (zend > fend) /* the disk shows zeros after the last frame */
-			memset(ring_at(log, fend), 0, zend - fend);
-		uint32_t len = (uint32_t)(zend - start);
-		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-		ASSERT(sqe);
-		io_uring_prep_write_fixed(sqe, seg->fd, ring_at(log, start), len,
-					  start - seg->start, log->pool->buf_index);
-		io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_DISK_WRITE, log->flush_seq));
-		log->flush_start = start;
-		log->flush_end = fend;
-		log->flush_len = len;
-		log->flush_cqes++;
-		log->stats.write_ops++;
-		log->stats.write_bytes += len;
-		if (len > log->stats.write_bytes_max)
-			log->stats.write_bytes_max = len;
-		unsigned bucket = 0;
-		while (bucket + 1 < SHARDLOG_WRITE_SIZE_BUCKETS && (len >> (13 + bucket)) != 0)
-			bucket++;
-		log->stats.write_size_log2[bucket]++;
-		if (want_sync) {
-			sqe->flags |= IOSQE_IO_LINK;
-			struct io_uring_sqe *sync = io_uring_get_sqe(ring);
-			ASSERT(sync);
-			io_uring_prep_fsync(sync, seg->fd, IORING_FSYNC_DATASYNC);
-			io_uring_sqe_set_data64(sync,
-						loop_udata(LOOP_KIND_DISK_SYNC, log->flush_seq));
-			log->flush_sync_end = fend;
-			log->flush_cqes++;
-			log->stats.fsyncs++;
-		}
-	} else {
-		/* Everything is written but a durable append still waits for its sync (its
-		 * write came back short, so the linked sync was canceled). */
-		struct shardlog_segment *seg = seg_find(log, log->written - 1);
-		ASSERT(seg);
-		struct io_uring_sqe *sync = io_uring_get_sqe(ring);
-		ASSERT(sync);
-		io_uring_prep_fsync(sync, seg->fd, IORING_FSYNC_DATASYNC);
-		io_uring_sqe_set_data64(sync, loop_udata(LOOP_KIND_DISK_SYNC, log->flush_seq));
-		log->flush_sync_end = log->written;
-		log->flush_end = log->written;
-		log->flush_cqes++;
-		log->stats.fsyncs++;
+	struct shardlog_segment *seg = seg_find(log, start);
+	ASSERT(seg);
+	uint64_t bound = min_u64((start | log->staging_mask) + 1, seg->start + seg->size);
+	uint64_t fend = min_u64(log->tail, bound);
+	uint64_t zend = round_up(fend, SHARDLOG_BLOCK_BYTES);
+	ASSERT(zend <= bound && fend > log->written);
+	if (zend > fend) /* the disk shows zeros after the last frame */
+		memset(ring_at(log, fend), 0, zend - fend);
+	uint32_t len = (uint32_t)(zend - start);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	ASSERT(sqe);
+	log->write_seq = ++log->flush_seq & LOOP_UDATA_VALUE_MASK;
+	io_uring_prep_write_fixed(sqe, seg->fd, ring_at(log, start), len, start - seg->start,
+				  log->pool->buf_index);
+	io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_DISK_WRITE, log->write_seq));
+	log->flush_start = start;
+	log->flush_end = fend;
+	log->flush_len = len;
+	log->write_inflight = true;
+	log->stats.write_ops++;
+	log->stats.write_bytes += len;
+	if (len > log->stats.write_bytes_max)
+		log->stats.write_bytes_max = len;
+	unsigned bucket = 0;
+	while (bucket + 1 < SHARDLOG_WRITE_SIZE_BUCKETS && (len >> (13 + bucket)) != 0)
+		bucket++;
+	log->stats.write_size_log2[bucket]++;
+	if (want_sync && log->syncs_inflight < SHARDLOG_SYNCS_INFLIGHT_MAX) {
+		sqe->flags |= IOSQE_IO_LINK;
+		(void)sync_queue(log, ring, seg, fend);
 	}
-	log->flush_inflight = true;
-}
-
-static void flush_cqe_done(struct shardlog *log)
-{
-	ASSERT(log->flush_cqes > 0);
-	if (--log->flush_cqes == 0)
-		log->flush_inflight = false;
 }
 
 static void shardlog_on_write(void *ctx, struct loop *loop, const struct io_uring_cqe *cqe)
 {
 	struct shardlog *log = ctx;
-	ASSERT(log->flush_inflight &&
-	       loop_udata_value(cqe->user_data) == (log->flush_seq & LOOP_UDATA_VALUE_MASK));
+	ASSERT(log->write_inflight && loop_udata_value(cqe->user_data) == log->write_seq);
+	log->write_inflight = false;
 	int res = cqe->res;
-	if (res < 0 || res == 0) {
+	bool whole = res > 0 && (uint32_t)res >= log->flush_len;
+	if (!whole) {
+		/* Its linked sync (if any: the one ending at flush_end) will come back
+		 * canceled: it no longer covers anything. */
+		for (uint32_t i = 0; i < SHARDLOG_SYNCS_INFLIGHT_MAX; i++)
+			if (log->syncs[i].used && log->syncs[i].end == log->flush_end &&
+			    log->syncs[i].end > log->written)
+				log->syncs[i].doomed = true;
+		log->sync_issued_end = sync_issued_recompute(log);
+	}
+	if (res <= 0) {
 		log->stats.io_errors++;
-		log->flush_short = true;
-		flush_cqe_done(log);
 		shardlog_fail(log, res < 0 ? res : -EIO, "segment write");
 		return;
 	}
-	uint64_t upto = log->flush_start + (uint32_t)res;
-	if ((uint32_t)res < log->flush_len) {
-		/* Short: what arrived counts; the next flush rewrites from its block, and the
-		 * linked sync (if any) comes back canceled. */
-		log->flush_short = true;
-		upto = min_u64(upto, log->flush_end);
+	uint64_t upto = log->flush_end;
+	if (!whole) {
+		/* Short: what arrived counts; the next flush rewrites from its block. */
+		upto = min_u64(log->flush_start + (uint32_t)res, log->flush_end);
 		LOG_WARN("shardlog: shard %u: short write of %d of %u bytes at %" PRIu64
 			 "; rewriting the rest",
 			 log->shard_id, res, log->flush_len, log->flush_start);
-	} else {
-		upto = log->flush_end;
 	}
 	if (upto > log->written)
 		log->written = upto;
-	flush_cqe_done(log);
 	waiters_apply_written(log);
 	waiters_release(log);
 	advance_notify(log);
+	shardlog_flush(log, loop);
 }
 
 static void shardlog_on_sync(void *ctx, struct loop *loop, const struct io_uring_cqe *cqe)
 {
 	struct shardlog *log = ctx;
-	ASSERT(log->flush_inflight);
+	uint64_t seq = loop_udata_value(cqe->user_data);
+	uint32_t slot = 0;
+	while (slot < SHARDLOG_SYNCS_INFLIGHT_MAX &&
+	       !(log->syncs[slot].used && log->syncs[slot].seq == seq))
+		slot++;
+	ASSERT(slot < SHARDLOG_SYNCS_INFLIGHT_MAX);
+	struct shardlog_sync done = log->syncs[slot];
+	log->syncs[slot].used = false;
+	log->syncs_inflight--;
 	int res = cqe->res;
-	flush_cqe_done(log);
-	if (res == -ECANCELED && (log->flush_short || log->failed))
+	if (res == -ECANCELED && (done.doomed || log->failed))
 		return; /* its write came back short or failed: the next flush retries */
 	if (res < 0) {
 		log->stats.io_errors++;
 		shardlog_fail(log, res, "fdatasync");
 		return;
 	}
-	if (log->flush_sync_end > log->synced)
-		log->synced = min_u64(log->flush_sync_end, log->written);
+	/* Everything written before it started is synced: its own write at least. */
+	uint64_t end = min_u64(done.end, log->written);
+	if (end > log->synced)
+		log->synced = end;
+	if (log->sync_issued_end < log->synced)
+		log->sync_issued_end = log->synced;
 	waiters_release(log);
+	shardlog_flush(log, loop);
 }
 
 /* ----------------------------------------------------------------------------------- */
@@ -1280,7 +1342,14 @@ int64_t shardlog_append(struct shardlog *log, uint32_t partition_id, const void 
 	frame_header_encode(&h, f);
 	memcpy(f + FRAME_HEADER_BYTES, batch, len);
 	batch_set_base_offset(f + FRAME_HEADER_BYTES, base);
-	frame_seal(f, (uint32_t)flen);
+	/* The batch was validated (the contract above): its crc field is the CRC of its
+	 * bytes [21, end), so the frame CRC needs only the 61 bytes before them (no second
+	 * pass over the payload). Debug builds check the contract. */
+	DASSERT(batch_crc(f + FRAME_HEADER_BYTES, len) == bh.crc);
+	if (len >= SHARDLOG_CRC_FOLD_MIN)
+		frame_seal_tail(f, (uint32_t)flen, len - BATCH_CRC_START, bh.crc);
+	else
+		frame_seal(f, (uint32_t)flen);
 	tail_advance(log, end);
 
 	struct shardlog_waiter *w =
@@ -2557,7 +2626,7 @@ out_free:
 
 static bool drained(const struct shardlog *log)
 {
-	return !log->flush_inflight && log->reads_inflight == 0 &&
+	return !log->write_inflight && log->syncs_inflight == 0 && log->reads_inflight == 0 &&
 	       (log->failed || (log->written >= log->tail && log->w_head == log->w_tail));
 }
 
@@ -2570,7 +2639,7 @@ int shardlog_drain(struct shardlog *log)
 		if (drained(log))
 			return log->failed;
 		shardlog_flush(log, log->loop);
-		if (!log->flush_inflight && log->reads_inflight == 0) {
+		if (!log->write_inflight && log->syncs_inflight == 0 && log->reads_inflight == 0) {
 			/* Nothing in flight and nothing to submit: only a failure gets here. */
 			ASSERT(log->failed || drained(log));
 			continue;
@@ -2596,6 +2665,15 @@ int shardlog_close(struct shardlog *log)
 	if (ret == 0)
 		LOG_INFO("shardlog: shard %u: closed %s at position %" PRIu64, log->shard_id,
 			 log->dir_path, log->tail);
+	const struct shardlog_stats *st = &log->stats;
+	LOG_INFO("shardlog: shard %u stats: appends=%" PRIu64 " append_bytes=%" PRIu64
+		 " backpressure=%" PRIu64 " writes=%" PRIu64 " write_bytes=%" PRIu64
+		 " write_avg=%" PRIu64 " write_max=%" PRIu64 " fsyncs=%" PRIu64
+		 " segments_created=%" PRIu64 " io_errors=%" PRIu64,
+		 log->shard_id, st->appends, st->append_bytes, st->append_backpressure,
+		 st->write_ops, st->write_bytes,
+		 st->write_ops ? st->write_bytes / st->write_ops : 0, st->write_bytes_max,
+		 st->fsyncs, st->segments_created, st->io_errors);
 	if (ret == 0 && log->failed)
 		ret = log->failed;
 	shardlog_free(log);

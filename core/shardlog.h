@@ -115,9 +115,12 @@
  *  - The high watermark (what reads return) passes the batch when the write covering
  *    it completed: from then on it survives a process kill (O_DIRECT).
  *  - The append's callback fires, in append order, when the write completed; for a
- *    durable append with SHARDLOG_FSYNC_ALWAYS only after the linked fdatasync that
- *    followed it completed (acks=-1). With SHARDLOG_FSYNC_NEVER durable appends are
- *    released at write completion too.
+ *    durable append with SHARDLOG_FSYNC_ALWAYS only after an fdatasync that started
+ *    after that write completed has completed (acks=-1): the one linked to its write,
+ *    or an earlier-finishing one covering it. Writes go one at a time, but the next
+ *    write may run while the fdatasyncs of earlier ones do (pipelined group commit:
+ *    the disk is not idle during a sync). With SHARDLOG_FSYNC_NEVER durable appends
+ *    are released at write completion too.
  *  - A failed write or fdatasync (logged) puts the log in a failed state: every
  *    waiting callback gets the error, later appends return it (-EIO usually), reads of
  *    data below the high watermark go on working. Reopening the log recovers.
@@ -465,8 +468,11 @@ int shardlog_set_retention(struct shardlog *log, uint32_t partition_id, int64_t 
  * frame header into the staging ring, with baseOffset rewritten to the partition's
  * next offset (the batch CRC stays valid: baseOffset is outside it), and appends its
  * index entry. The batch must have been validated (batch_validate); only its header is
- * parsed here. DONE (may be NULL) is called with CTX when the batch is on disk
- * (durable: and synced), see the top of this file. Returns the batch's base offset
+ * parsed here, and its crc field is trusted: the frame CRC is derived from it
+ * (frame_seal_tail) instead of a second pass over the bytes, so a batch whose crc does
+ * not match its bytes would make a frame that recovery rejects (debug builds ASSERT it). DONE (may
+ * be NULL) is called with CTX when the batch is on disk (durable: and synced), see the top of this
+ * file. Returns the batch's base offset
  * (>= 0), or, with nothing appended and DONE never called:
  *  -ENOENT   PARTITION_ID is not registered;
  *  -EINVAL   LEN < BATCH_HEADER_BYTES, batch_parse fails, batchLength + 12 != LEN,

@@ -4,7 +4,8 @@
  * implementation and, where the CPU has SSE4.2, the instruction; chaining; agreement of
  * the two implementations over every length 0..1024 at every start alignment 0..7 and
  * over buffers large enough for the three-stream path; and the CRC of a real Kafka
- * RecordBatch v2 as another client (Sarama) encoded it. The hardware cases are a TAP
+ * RecordBatch v2 as another client (Sarama) encoded it; crc32c_combine against the CRC of
+ * the whole at every split. The hardware cases are a TAP
  * "# SKIP" line on a CPU without SSE4.2.
  */
 #include "core/crc32c.h"
@@ -218,6 +219,44 @@ START_TEST(test_kafka_record_batch_crc)
 }
 END_TEST
 
+/* crc32c_combine joins the CRCs of two pieces as if the whole was checksummed: every
+ * split point of short buffers, lengths with many bits set, an empty second piece, and
+ * the real batch (the shard log seals frames this way from the batch's own crc). */
+START_TEST(test_combine)
+{
+	enum { LEN = 300000 };
+	uint8_t *buf = malloc(LEN);
+	ck_assert_ptr_nonnull(buf);
+	fill_random(buf, LEN, 77);
+	for (size_t total = 0; total <= 80; total++)
+		for (size_t split = 0; split <= total; split++)
+			ck_assert_msg(crc32c_combine(crc32c(0, buf, split),
+						     crc32c(0, buf + split, total - split),
+						     total - split) == crc32c(0, buf, total),
+				      "total %zu split %zu", total, split);
+	static const size_t splits[][2] = {{61, LEN - 61}, {0, LEN},	    {LEN, 0},
+					   {12345, 65535}, {1, 262143 - 1}, {4096, 1 << 16}};
+	for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+		size_t a = splits[i][0], b = splits[i][1];
+		ck_assert_msg(crc32c_combine(crc32c(0, buf, a), crc32c(0, buf + a, b), b) ==
+				  crc32c(0, buf, a + b),
+			      "a %zu b %zu", a, b);
+	}
+	/* A flipped byte in the second piece changes the combined CRC. */
+	uint32_t good = crc32c_combine(crc32c(0, buf, 100), crc32c(0, buf + 100, 1000), 1000);
+	buf[600] ^= 1;
+	ck_assert_uint_ne(crc32c_combine(crc32c(0, buf, 100), crc32c(0, buf + 100, 1000), 1000),
+			  good);
+	/* The Sarama batch: header bytes [0, 21) combined with its stored crc. */
+	uint32_t stored = (uint32_t)kafka_batch[17] << 24 | (uint32_t)kafka_batch[18] << 16 |
+			  (uint32_t)kafka_batch[19] << 8 | kafka_batch[20];
+	ck_assert_uint_eq(
+	    crc32c_combine(crc32c(0, kafka_batch, 21), stored, sizeof(kafka_batch) - 21),
+	    crc32c(0, kafka_batch, sizeof(kafka_batch)));
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_skipped)
 {
 }
@@ -260,5 +299,6 @@ int main(void)
 	add_case(s, "hw_matches_sw_all_lengths", test_hw_matches_sw_all_lengths, no_hw);
 	add_case(s, "hw_matches_sw_large", test_hw_matches_sw_large, no_hw);
 	add_case(s, "kafka_record_batch_crc", test_kafka_record_batch_crc, NULL);
+	add_case(s, "combine", test_combine, NULL);
 	return unit_run(s);
 }

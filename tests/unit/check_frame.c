@@ -3,9 +3,10 @@
  * (Kafka RecordBatch v2 headers). Batches are built here by hand with a small encoder
  * of v2 records (varint lengths, attributes, timestamp and offset deltas, key, value,
  * headers); the encoder is first proved against a batch another Kafka client (Sarama)
- * encoded. Frames: header byte layout and round trip, seal and check, every kind of
- * damage a scan of the log can meet (a flipped bit, never-written zeros, a short read,
- * a bad length, a bad magic), padding frames, and a scan over a buffer of frames the
+ * encoded. Frames: header byte layout and round trip, seal and check, sealing from a
+ * batch's own crc (frame_seal_tail), every kind of damage a scan of the log can meet
+ * (a flipped bit, never-written zeros, a short read, a bad length, a bad magic), padding
+ * frames, and a scan over a buffer of frames the
  * way recovery walks a segment. Batches: parse and validate of good batches, every
  * error (truncation, a lying batchLength, a flipped byte anywhere under the CRC, magic
  * 0 and 1, inconsistent counts), baseOffset and leader-epoch rewrites that keep the CRC
@@ -450,6 +451,35 @@ START_TEST(test_frame_seal_and_check)
 }
 END_TEST
 
+/* frame_seal_tail with the batch's own crc gives the frame_seal CRC, for batches of
+ * every size built here; with a wrong tail CRC the frame fails its check. */
+START_TEST(test_frame_seal_tail)
+{
+	static uint8_t a[65536], b[65536];
+	for (int count = 1; count <= 64; count += 9) {
+		uint32_t len = build_frame(a, sizeof(a), 9, 77, count);
+		memcpy(b, a, len);
+		memset(b + 8, 0, 4); /* crc field */
+		struct batch_header bh;
+		ck_assert_int_eq(
+		    batch_validate(b + FRAME_HEADER_BYTES, len - FRAME_HEADER_BYTES, &bh),
+		    BATCH_OK);
+		uint32_t tail = len - FRAME_HEADER_BYTES - BATCH_CRC_START;
+		frame_seal_tail(b, len, tail, bh.crc);
+		ck_assert_int_eq(memcmp(a, b, len), 0);
+		ck_assert_int_eq(frame_check(b, len, NULL), FRAME_OK);
+		/* The whole payload as the tail, and no tail at all. */
+		frame_seal_tail(b, len, len - FRAME_HEADER_BYTES,
+				crc32c(0, b + FRAME_HEADER_BYTES, len - FRAME_HEADER_BYTES));
+		ck_assert_int_eq(memcmp(a, b, len), 0);
+		frame_seal_tail(b, len, 0, 0);
+		ck_assert_int_eq(memcmp(a, b, len), 0);
+		frame_seal_tail(b, len, tail, bh.crc ^ 1);
+		ck_assert_int_eq(frame_check(b, len, NULL), FRAME_BAD_CRC);
+	}
+}
+END_TEST
+
 START_TEST(test_frame_bad_crc)
 {
 	uint8_t buf[4096];
@@ -685,6 +715,7 @@ int main(void)
 	    {"frame_header_layout", test_frame_header_layout, 0},
 	    {"frame_header_round_trip", test_frame_header_round_trip, 0},
 	    {"frame_seal_and_check", test_frame_seal_and_check, 0},
+	    {"frame_seal_tail", test_frame_seal_tail, 0},
 	    {"frame_bad_crc", test_frame_bad_crc, 0},
 	    {"frame_end_of_log", test_frame_end_of_log, 0},
 	    {"frame_truncated", test_frame_truncated, 0},
