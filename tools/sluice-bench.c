@@ -755,6 +755,17 @@ static int bootstrap(struct bench *b)
 		goto out_free;
 	}
 	qsort(b->parts, b->part_count, sizeof(*b->parts), part_cmp);
+	if (b->o.mode != MODE_CONSUME && b->part_count != b->o.topics * b->o.partitions) {
+		/* CreateTopics refused (a limit) and auto-creation made its default, or the
+		 * topics existed with another count: the run would not measure what was asked. */
+		LOG_ERROR("bench: the topics have %u partitions in all, not the %u asked for "
+			  "(--topics %u x --partitions-per-topic %u); see the broker's log, or "
+			  "use another --topic-prefix",
+			  b->part_count, b->o.topics * b->o.partitions, b->o.topics,
+			  b->o.partitions);
+		ret = -EINVAL;
+		goto out_free;
+	}
 	if (b->o.from_latest) {
 		for (uint32_t i = 0; i < b->broker_count && !ret; i++)
 			ret = list_offsets_latest(b, &b->brokers[i], buf, BENCH_META_BYTES);
