@@ -1368,6 +1368,7 @@ void groups_destroy(struct groups *gs)
 					    (struct groups_bytes){0});
 				m->sync = NULL;
 			}
+			member_settle(gs, m); /* back on the session heap (found by fuzz_groups) */
 		}
 	}
 	gs->deadline_dirty = false;

@@ -1,6 +1,7 @@
 # tests/fuzz/local.mk: the libFuzzer targets (tests/fuzz/fuzz_request.c over request
-# decoding, tests/fuzz/fuzz_batch.c over record-batch and shard-log frame validation) and
-# the `make check` test that runs each of them for a bounded time (run-fuzz.sh). libFuzzer
+# decoding, tests/fuzz/fuzz_batch.c over record-batch and shard-log frame validation,
+# tests/fuzz/fuzz_groups.c over core/groups' state machines and offset records) and the
+# `make check` test that runs each of them for a bounded time (run-fuzz.sh). libFuzzer
 # needs clang, and its coverage needs the broker's own code compiled with clang too, so
 # the library sources are compiled once more here, with clang, ASan, UBSan and the
 # fuzzer's coverage instrumentation, into tests/fuzz/libsluice-fuzz.a (a plain loop over
@@ -8,9 +9,10 @@
 # HAVE_LIBFUZZER when `clang -fsanitize=fuzzer,address,undefined` links; without it
 # `make fuzz` says so and run-fuzz.sh reports SKIP with the reason. Include it after
 # tests/local.mk (it adds to TESTS and reads the complete libsluice_a_SOURCES).
-FUZZ_TARGETS = tests/fuzz/fuzz_request tests/fuzz/fuzz_batch
+FUZZ_TARGETS = tests/fuzz/fuzz_request tests/fuzz/fuzz_batch tests/fuzz/fuzz_groups
 FUZZ_TESTS = tests/fuzz/run-fuzz.sh
-EXTRA_DIST += tests/fuzz/fuzz_request.c tests/fuzz/fuzz_batch.c tests/fuzz/make-corpus.py \
+EXTRA_DIST += tests/fuzz/fuzz_request.c tests/fuzz/fuzz_batch.c tests/fuzz/fuzz_groups.c \
+	tests/fuzz/make-corpus.py \
 	tests/fuzz/corpus $(FUZZ_TESTS)
 TESTS += $(FUZZ_TESTS)
 
@@ -37,6 +39,12 @@ tests/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/libsluice-fuzz.a
 tests/fuzz/fuzz_batch: tests/fuzz/fuzz_batch.c tests/fuzz/libsluice-fuzz.a
 	$(AM_V_CCLD)$(CLANG) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ \
 	  $(srcdir)/tests/fuzz/fuzz_batch.c tests/fuzz/libsluice-fuzz.a $(FUZZ_LIBS)
+
+# fuzz_groups.c includes core/groups.c (to call its sanity walker and fail its
+# allocations); the archive's copy of groups.o is then never pulled in.
+tests/fuzz/fuzz_groups: tests/fuzz/fuzz_groups.c core/groups.c tests/fuzz/libsluice-fuzz.a
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ \
+	  $(srcdir)/tests/fuzz/fuzz_groups.c tests/fuzz/libsluice-fuzz.a $(FUZZ_LIBS)
 
 # `make check` builds the targets so that run-fuzz.sh can run them.
 check_DATA = $(FUZZ_TARGETS)

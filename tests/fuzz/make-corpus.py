@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 # tests/fuzz/make-corpus.py: writes the seed corpora of the fuzz targets: one real request
 # of each API and version sluice answers (tests/fuzz/corpus/request/, the bytes after the
-# 4-byte size prefix, laid out as Kafka's message schemas say), and record batches and
-# shard-log frames (tests/fuzz/corpus/batch/, behind fuzz_batch's mode byte). The seeds
-# are committed; rerun this (python3 tests/fuzz/make-corpus.py [DIR]) after adding an
-# API. It needs nothing outside Python's standard library.
+# 4-byte size prefix, laid out as Kafka's message schemas say), record batches and
+# shard-log frames (tests/fuzz/corpus/batch/, behind fuzz_batch's mode byte), and
+# programs of core/groups calls (tests/fuzz/corpus/groups/, in the op encoding that
+# tests/fuzz/fuzz_groups.c reads: whole rebalances, commits, expiries, records). The
+# seeds are committed; rerun this (python3 tests/fuzz/make-corpus.py [DIR]) after adding
+# an API or changing fuzz_groups' encoding. It needs nothing outside Python's standard
+# library.
 import os
 import struct
 import sys
@@ -159,9 +162,236 @@ def requests():
     # InitProducerId (22): nullable transactional id, timeout.
     for v in (0, 1):
         yield "init_producer_id-v%d" % v, header(22, v) + ns(None) + struct.pack(">i", 60000)
+    # The group APIs. OffsetCommit (8) v2-7: group, generation, member, (v7+ instance id),
+    # (v2-4 retention), topics [name, [partition, offset, (v6+ leader epoch), metadata]].
+    member = "consumer-1-0123456789abcdef"
+    for v in range(2, 8):
+        body = s("fuzz-group") + struct.pack(">i", 1) + s(member)
+        if v >= 7:
+            body += ns("instance-1")
+        if v <= 4:
+            body += struct.pack(">q", -1)
+        parts = []
+        for part, meta in ((0, "m"), (1, None), (-1, "")):
+            p = struct.pack(">iq", part, 42)
+            if v >= 6:
+                p += struct.pack(">i", 3)
+            parts.append(p + ns(meta))
+        body += arr([s("t1") + arr(parts), s("t1") + arr([]), s("") + arr(parts[:1])])
+        yield "offset_commit-v%d" % v, header(8, v) + body
+    yield "offset_commit-v2-assign", header(8, 2) + s("fuzz-group") + struct.pack(">i", -1) + \
+        s("") + struct.pack(">q", -1) + arr([s("t1") + arr([struct.pack(">iq", 0, 7) + ns(None)])])
+    # OffsetFetch (9) v1-5: group, topics [name, [partition]] (null from v2: all).
+    for v in range(1, 6):
+        body = s("fuzz-group") + arr([s("t1") + arr([struct.pack(">i", 0), struct.pack(">i", 9)]),
+                                      s("t2") + arr([])])
+        yield "offset_fetch-v%d" % v, header(9, v) + body
+        if v >= 2:
+            yield "offset_fetch-v%d-all" % v, header(9, v) + s("fuzz-group") + \
+                struct.pack(">i", -1)
+    # FindCoordinator (10) v0-2: key, (v1+ key type).
+    yield "find_coordinator-v0", header(10, 0) + s("fuzz-group")
+    for v in (1, 2):
+        for key_type in (0, 1, 2):
+            yield "find_coordinator-v%d-type%d" % (v, key_type), \
+                header(10, v) + s("fuzz-group") + struct.pack(">b", key_type)
+    # JoinGroup (11) v1-5: group, session, rebalance, member, (v5+ instance id), protocol
+    # type, protocols [name, metadata bytes].
+    subscription = struct.pack(">h", 1) + arr([s("t1"), s("t2")]) + struct.pack(">i", -1)
+    for v in range(1, 6):
+        body = s("fuzz-group") + struct.pack(">ii", 10000, 300000) + s("")
+        if v >= 5:
+            body += ns(None)
+        body += s("consumer") + arr([s("range") + struct.pack(">i", len(subscription)) +
+                                     subscription,
+                                     s("roundrobin") + struct.pack(">i", len(subscription)) +
+                                     subscription])
+        yield "join_group-v%d" % v, header(11, v) + body
+    yield "join_group-v1-known", header(11, 1) + s("fuzz-group") + \
+        struct.pack(">ii", 10000, -1) + s(member) + s("consumer") + \
+        arr([s("sticky") + struct.pack(">i", 0)])
+    # Heartbeat (12) v0-3: group, generation, member, (v3+ instance id).
+    for v in range(4):
+        body = s("fuzz-group") + struct.pack(">i", 1) + s(member)
+        if v >= 3:
+            body += ns(None)
+        yield "heartbeat-v%d" % v, header(12, v) + body
+    # LeaveGroup (13) v0-2: group, member.
+    for v in range(3):
+        yield "leave_group-v%d" % v, header(13, v) + s("fuzz-group") + s(member)
+    # SyncGroup (14) v0-3: group, generation, member, (v3+ instance id), assignments
+    # [member, assignment bytes].
+    assignment = struct.pack(">h", 1) + arr([s("t1") + arr([struct.pack(">i", 0)])]) + \
+        struct.pack(">i", -1)
+    for v in range(4):
+        body = s("fuzz-group") + struct.pack(">i", 1) + s(member)
+        if v >= 3:
+            body += ns("instance-1")
+        body += arr([s(member) + struct.pack(">i", len(assignment)) + assignment,
+                     s("other") + struct.pack(">i", 0)])
+        yield "sync_group-v%d" % v, header(14, v) + body
+    # DescribeGroups (15) v0-3: groups [string], (v3+ include_authorized_operations).
+    for v in range(4):
+        body = arr([s("fuzz-group"), s(""), s("fuzz-group")])
+        if v >= 3:
+            body += b"\1"
+        yield "describe_groups-v%d" % v, header(15, v) + body
+    # ListGroups (16) v0-2: no fields.
+    for v in range(3):
+        yield "list_groups-v%d" % v, header(16, v)
+    # DeleteGroups (42) v0-1: groups [string].
+    for v in range(2):
+        yield "delete_groups-v%d" % v, header(42, v) + arr([s("fuzz-group"), s("g2"),
+                                                            s("fuzz-group")])
     # Keys sluice does not answer, and a version out of range.
     yield "unknown_key", header(99, 0)
     yield "metadata-v9", header(3, 9) + b"\0\0\0"
+
+
+# ---- tests/fuzz/fuzz_groups.c's programs: two option bytes, then ops (see that file) ----
+
+OP_JOIN, OP_SYNC, OP_HEARTBEAT, OP_LEAVE, OP_COMMIT, OP_OFFSET_REMOVE, OP_DESCRIBE, \
+    OP_DELETE, OP_TICK, OP_RECORD, OP_CLOCK_BACK = range(11)
+PROTOCOLS = ["range", "roundrobin", "sticky", "cooperative-sticky", "", "r"]
+SESSIONS = [10, 11, 50, 1000, 100000, 9, 100001]
+REBALANCES = [-1, 0, 1, 20, 200, 5000, 100000]
+NEW, CURRENT, SEEN, GARBAGE = 0, 1, 2, 3
+
+
+def g_member(kind, index=0, garbage=b""):
+    """A member selector: a new member (empty id), current member INDEX, seen id INDEX,
+    or GARBAGE bytes."""
+    if kind == GARBAGE:
+        return bytes([GARBAGE | (len(garbage) << 2)]) + garbage
+    return bytes([kind | (index << 2)])
+
+
+def g_join(group, member=g_member(NEW), protocols=("range", "roundrobin"), session=1000,
+           rebalance=200, client=0, ptype=0, reenter=0, fail=0):
+    out = g_op(OP_JOIN, fail) + bytes([group]) + member + bytes([client, ptype])
+    out += bytes([SESSIONS.index(session), REBALANCES.index(rebalance)])
+    # The protocol count selector: 0 none, 1 + n % 3 for n in 1..13, 14: 17, 15: 4.
+    out += bytes([{0: 0, 1: 3, 2: 1, 3: 2, 4: 15, 17: 14}[len(protocols)]])
+    for i, name in enumerate(protocols):
+        meta = b"\0\1\0\0\0\1\0\2t" + bytes([0x31 + i])
+        out += bytes([PROTOCOLS.index(name), len(meta)]) + meta
+    return out + bytes([reenter])
+
+
+def g_op(kind, fail=0):
+    return bytes([kind | 0x80, fail]) if fail else bytes([kind])
+
+
+def g_gen(delta=0):
+    return bytes([{0: 0, -1: 4, 1: 5}[delta]])
+
+
+def g_sync(group, member, assignments=None, members=1, reenter=0, fail=0):
+    """ASSIGNMENTS None: one for each of the group's MEMBERS, in order; else a list of
+    (member, bytes)."""
+    out = g_op(OP_SYNC, fail) + bytes([group]) + member + g_gen()
+    if assignments is None:
+        out += bytes([5])
+        for i in range(members):
+            a = b"\0\1assign-%d" % i
+            out += bytes([len(a)]) + a
+    else:
+        out += bytes([len(assignments)])
+        for who, a in assignments:
+            out += who + bytes([len(a)]) + a
+    return out + bytes([reenter])
+
+
+def g_offset(offset_sel=0, metadata=b"meta"):
+    return bytes([offset_sel]) + bytes([len(metadata)]) + metadata
+
+
+def g_commit(group, member, generation=g_gen(), offsets=((0, 0), (1, 2)), fail=0):
+    out = g_op(OP_COMMIT, fail) + bytes([group]) + member + generation + bytes([len(offsets) - 1])
+    for topic, partition in offsets:
+        out += bytes([topic, partition]) + g_offset()
+    return out
+
+
+def g_tick(step):
+    if step < 128:
+        b = step
+    elif step < 7200:
+        b = 128 + step // 100
+    else:
+        b = 200 + min(step // 10000, 55)
+    return g_op(OP_TICK) + bytes([b])
+
+
+def g_record_commit(group, topic=0, partition=0, tombstone=False):
+    return g_op(OP_RECORD) + bytes([3 if tombstone else 2, group, topic, partition]) + g_offset()
+
+
+def groups_programs():
+    delay0, retention = 0, 0x30  # no initial delay; retention 751 ms, no size limit
+    yield "rebalance-two-members", bytes([delay0, retention]) + b"".join([
+        g_join(0),                                   # -> CompletingRebalance, generation 1
+        g_sync(0, g_member(CURRENT, 0)),             # leader: -> Stable
+        g_op(OP_HEARTBEAT) + b"\0" + g_member(CURRENT, 0) + g_gen(),
+        g_join(0, client=2),                         # a second member: PreparingRebalance
+        g_join(0, g_member(CURRENT, 0)),             # the first rejoins: generation 2
+        g_sync(0, g_member(CURRENT, 1), []),         # the follower waits for the leader
+        g_sync(0, g_member(CURRENT, 0), members=2),  # the leader's: both answered
+        g_commit(0, g_member(CURRENT, 1)),
+        g_op(OP_DESCRIBE) + b"\0",
+        g_op(OP_LEAVE) + b"\0" + g_member(CURRENT, 1),
+        g_tick(300),                                 # the rebalance timeout passes
+        g_tick(2000),                                # sessions expire: Empty
+        g_tick(1000),                                # offsets expire: forgotten
+    ])
+    yield "initial-delay-four-members", bytes([30, 0x10]) + b"".join([
+        g_join(1, protocols=("range",)),
+        g_join(1, protocols=("roundrobin", "range"), client=2),
+        g_join(1, protocols=("range", "sticky", "roundrobin"), client=1),
+        g_join(1, protocols=("sticky",)),            # no common protocol: 23
+        g_tick(25),
+        g_join(1, client=3),                         # extends the delay
+        g_tick(40),
+        g_tick(300),
+        g_sync(1, g_member(CURRENT, 0), members=4),
+        g_op(OP_HEARTBEAT) + b"\1" + g_member(CURRENT, 2) + g_gen(),
+        g_op(OP_DELETE) + b"\1",                    # 68: it has members
+        g_tick(5000),
+        g_op(OP_DELETE) + b"\1",
+    ])
+    yield "offsets-and-records", bytes([0, 0x80]) + b"".join([
+        g_commit(2, g_member(NEW), bytes([6])),      # generation -1, no member: allowed
+        g_record_commit(2, 1, 3),
+        g_record_commit(2, 1, 3, tombstone=True),
+        g_op(OP_RECORD) + bytes([0, 2, 14, 24]) +
+        b"\0\1\0\2g0\0\2t1\0\0\0\1" +
+        b"\0\1" + b"\0" * 7 + b"\x2a\xff\xff\xff\xff\0\0" + b"\0" * 8,
+        g_op(OP_RECORD) + bytes([1, 2]),             # group deleted
+        g_op(OP_OFFSET_REMOVE) + bytes([0, 0, 0]),
+        g_op(OP_DESCRIBE) + b"\0",
+        g_op(OP_CLOCK_BACK) + b"\x10",
+        g_tick(120000),
+    ])
+    yield "reentrant-callbacks", bytes([0, 0x20]) + b"".join([
+        g_join(0, reenter=3),                        # its answer joins another member
+        g_join(0, g_member(CURRENT, 0), reenter=1),  # its answer heartbeats
+        g_sync(0, g_member(CURRENT, 1), [], reenter=2),
+        g_sync(0, g_member(CURRENT, 0), members=2, reenter=4),
+        g_join(0, g_member(CURRENT, 0), protocols=("range",), reenter=2),
+        g_tick(500),
+        g_join(0, reenter=4),
+    ])
+    yield "allocation-failures", bytes([0, 0x40]) + b"".join([
+        g_join(0, fail=1),
+        g_join(0, fail=3),
+        g_join(0),
+        g_join(0, g_member(CURRENT, 0), protocols=("sticky", "range"), fail=2),
+        g_sync(0, g_member(CURRENT, 0), fail=2),
+        g_sync(0, g_member(CURRENT, 0)),
+        g_commit(0, g_member(CURRENT, 0), fail=1),
+        g_commit(1, g_member(NEW), bytes([6]), fail=2),
+        g_tick(3000),
+    ])
 
 
 def main():
@@ -175,6 +405,8 @@ def main():
     write("batch", "frame-sealed", b"\2" + frame(17, good))
     write("batch", "frame-pad", b"\0" + frame(0xFFFFFFFF, b"\0" * 24))
     write("batch", "frame-built", b"\3" + frame(17, good))
+    for name, data in groups_programs():
+        write("groups", name, data)
 
 
 main()

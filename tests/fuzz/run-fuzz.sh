@@ -10,11 +10,11 @@
 SLUICE_BUILDDIR=${SLUICE_BUILDDIR:-$(pwd)}
 SLUICE_SRCDIR=${SLUICE_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 seconds=${FUZZ_SECONDS:-30}
-targets="fuzz_request fuzz_batch"
+targets="fuzz_request fuzz_batch fuzz_groups"
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-echo "1..2"
+echo "1..$(echo $targets | wc -w)"
 n=0
 failed=0
 for target in $targets; do
