@@ -86,6 +86,7 @@ int broker_prepare(struct broker_ctx *ctx, const struct config *cfg, uint32_t sh
 	    .offsets_retention_minutes = cfg->offsets_retention_minutes,
 	    .offsets_topic_partitions = cfg->offsets_topic_partitions,
 	    .max_group_size = LIMITS_GROUP_MEMBERS_MAX,
+	    .snapshot_interval_ms = cfg->offsets_snapshot_ms,
 	};
 	s->fsync = cfg->fsync == CONFIG_FSYNC_NEVER ? SHARDLOG_FSYNC_NEVER : SHARDLOG_FSYNC_ALWAYS;
 	/* The staging ring (= tail cache) takes at most a quarter of the pool, so the

@@ -373,6 +373,17 @@ static const struct config_setting config_settings[] = {
 	.default_num = 0,
 	.help = "partitions of __consumer_offsets when it is created; 0 = one per shard",
     },
+    {
+	.name = "offsets-snapshot-ms",
+	.type = CONFIG_TYPE_UINT,
+	CONFIG_FIELD(offsets_snapshot_ms),
+	.metavar = "MS",
+	.min = 100,
+	.max = 86400000,
+	.default_num = 600000,
+	.help = "how often each coordinator restates every live committed offset; "
+		"__consumer_offsets keeps three intervals (its retention.ms, set at creation)",
+    },
 };
 
 #define CONFIG_SETTINGS_COUNT (sizeof(config_settings) / sizeof(config_settings[0]))

@@ -70,6 +70,7 @@ struct config {
 	uint32_t group_max_session_timeout_ms;	   /* group.max.session.timeout.ms */
 	uint32_t offsets_retention_minutes;	   /* offsets.retention.minutes */
 	uint32_t offsets_topic_partitions; /* offsets.topic.num.partitions; 0 = shards */
+	uint32_t offsets_snapshot_ms;	   /* how often live offsets are restated */
 };
 
 /* Sets every field to its built-in default (port 9092, data dir ./sluice-data, one shard

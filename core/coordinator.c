@@ -22,10 +22,11 @@
 #include "core/logger.h"
 #include "core/meta.h"
 
-/* A snapshot of every live offset is written this often; the offsets partitions keep
- * three intervals (retention.ms), so the newest complete snapshot is always kept. */
+/* A snapshot of every live offset is written this often by default; the offsets
+ * partitions keep three intervals (retention.ms), so the newest complete snapshot is
+ * always kept. */
 #define COORD_SNAPSHOT_INTERVAL_MS (10 * 60 * 1000)
-#define COORD_RETENTION_MS	   (3 * COORD_SNAPSHOT_INTERVAL_MS)
+#define COORD_RETENTION_INTERVALS  3
 /* Records go into batches of at most this many bytes (a big commit takes several). */
 #define COORD_BATCH_BYTES (1u << 20)
 /* Bytes asked of each replay read. */
@@ -63,6 +64,7 @@ struct coord {
 	struct shard *shard;
 	struct groups *groups;
 	uint32_t topic_partitions; /* partitions of __consumer_offsets to create */
+	uint32_t snapshot_ms;	   /* interval between snapshots */
 	bool loading;		   /* replaying the offsets partitions */
 	bool load_failed;
 	bool stopping;
@@ -165,7 +167,8 @@ int coord_find(struct coord *c, struct groups_bytes group_id, coord_find_fn done
 	if (!c->creating) {
 		char partitions[16], retention[24];
 		snprintf(partitions, sizeof(partitions), "%u", c->topic_partitions);
-		snprintf(retention, sizeof(retention), "%d", COORD_RETENTION_MS);
+		snprintf(retention, sizeof(retention), "%llu",
+			 (unsigned long long)c->snapshot_ms * COORD_RETENTION_INTERVALS);
 		struct meta_config_kv configs[] = {{"retention.bytes", "-1"},
 						   {"retention.ms", retention}};
 		int ret = topics_create(c->b->topics, COORD_TOPIC, c->topic_partitions, configs,
@@ -556,7 +559,7 @@ static void coord_snapshot_fired(void *ctx, struct loop *loop, struct loop_timer
 	struct coord *c = ctx;
 	if (!c->loading && !c->load_failed)
 		coord_write_snapshot(c);
-	if (loop_timer_arm(loop, timer, COORD_SNAPSHOT_INTERVAL_MS) < 0)
+	if (loop_timer_arm(loop, timer, c->snapshot_ms) < 0)
 		LOG_ERROR("groups: no free loop timer for the offsets snapshot; committed offsets "
 			  "of idle groups may be lost to retention after a restart");
 }
@@ -721,6 +724,8 @@ int coord_create(struct coord **out, struct broker *b, const struct coord_settin
 	c->shard = b->shard;
 	c->topic_partitions = s->offsets_topic_partitions ? s->offsets_topic_partitions
 							    : b->shard->set->count;
+	c->snapshot_ms = s->snapshot_interval_ms ? s->snapshot_interval_ms
+						 : COORD_SNAPSHOT_INTERVAL_MS;
 	struct groups_options gopts = {
 	    .min_session_timeout_ms = (int32_t)s->min_session_timeout_ms,
 	    .max_session_timeout_ms = (int32_t)s->max_session_timeout_ms,
@@ -757,7 +762,7 @@ int coord_create(struct coord **out, struct broker *b, const struct coord_settin
 		ret = loop_timer_arm(&c->shard->loop, &c->retry, 0);
 	}
 	if (ret == 0)
-		ret = loop_timer_arm(&c->shard->loop, &c->snapshot, COORD_SNAPSHOT_INTERVAL_MS);
+		ret = loop_timer_arm(&c->shard->loop, &c->snapshot, c->snapshot_ms);
 	if (ret < 0) {
 		loop_timer_disarm(&c->shard->loop, &c->retry);
 		free(c->load_ids);

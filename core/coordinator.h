@@ -12,8 +12,9 @@
  * always). At start each shard replays its offsets partitions before it answers any
  * group request (until then: COORDINATOR_LOAD_IN_PROGRESS). So that the log does not
  * grow without bound, the coordinator rewrites every live offset as a snapshot every
- * COORD_SNAPSHOT_INTERVAL_MS and the partition's retention.ms is three intervals: the
- * newest complete snapshot and everything after it are always kept.
+ * interval (--offsets-snapshot-ms, 10 minutes) and the topic's retention.ms is three
+ * intervals, set when the topic is created: the newest complete snapshot and
+ * everything after it are always kept.
  *
  * Every function runs on the calling shard's thread, for that shard's coordinator.
  */
@@ -94,6 +95,7 @@ struct coord_settings {
 	uint32_t offsets_retention_minutes;  /* offsets.retention.minutes */
 	uint32_t offsets_topic_partitions;   /* offsets.topic.num.partitions; 0 = shards */
 	uint32_t max_group_size;	     /* group.max.size */
+	uint32_t snapshot_interval_ms;	     /* 0 = COORD_SNAPSHOT_INTERVAL_MS */
 };
 
 /* Creates B's coordinator once B's log and topic table are open; the replay of this

@@ -73,7 +73,7 @@ INTEGRATION_TESTS = tests/integration/sluiced-start-stop.sh tests/integration/ka
 	tests/integration/logdump.sh tests/integration/produce.sh tests/integration/fetch-edges.sh \
 	tests/integration/kcat-roundtrip.sh tests/integration/confluent-roundtrip.sh \
 	tests/integration/bench-smoke.sh tests/integration/admin.sh tests/integration/bad-input.sh \
-	tests/integration/groups.sh tests/integration/sluicectl.sh
+	tests/integration/groups.sh tests/integration/sluicectl.sh tests/integration/offsets-snapshot.sh
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS) tests/integration/kafka_wire.py \
 	tests/integration/fetch_edges.py tests/integration/kcat_roundtrip.py \
 	tests/integration/confluent_roundtrip.py tests/integration/admin_client.py \
