@@ -216,14 +216,11 @@ _Static_assert(LIMITS_PRODUCERS_PER_PARTITION_MAX <= LIMITS_PRODUCERS_PER_SHARD_
 _Static_assert(LIMITS_PRODUCE_ENTRIES_MAX >= LIMITS_SHARDLOG_PARTITIONS_MAX,
 	       "a request may carry a batch for every partition a shard leads");
 /* Topic changes (create, delete, add partitions, set config) one shard may have asked
- * for and not yet had answered (core/topics); more get -EAGAIN. Shard 0 applies them
- * one at a time, each a journal fdatasync plus a round trip to every shard, so a
- * CreateTopics of thousands of topics fits, and a deeper queue would only add latency. */
+ * for and not yet had answered (core/topics); more get -EAGAIN. Shard 0 group-commits
+ * what is queued (up to TOPICS_BATCH_MAX changes per journal write and per round trip
+ * to every shard), so a CreateTopics of thousands of topics fits, and a deeper queue
+ * would only add latency. */
 #define LIMITS_TOPICS_PENDING_MAX 4096u
-/* Changes shard 0 applies in one loop turn when none needs a round trip (a broker of one
- * shard), so a burst of them does not hold the shard's other work for long: each costs
- * an fdatasync. */
-#define LIMITS_TOPICS_CHANGES_PER_TURN 8u
 
 /* A shard must be up within this time or start-up fails (ring setup, pool, pinning). */
 #define LIMITS_SHARD_START_TIMEOUT_MS 10000

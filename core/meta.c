@@ -6,7 +6,11 @@
  * sequence of records, each checksummed and self-delimiting, that replays to the
  * current state. A change is made in three steps so that it happens entirely or not
  * at all: prepare (validate, allocate everything it will need, grow the tables),
- * append its record and fdatasync, then commit to memory, which cannot fail. When the
+ * append its record and fdatasync, then commit to memory, which cannot fail. In a batch
+ * (group commit) the append only collects the record, the commit follows at once, and
+ * meta_batch_end writes the collected records as one BATCH record with one fdatasync;
+ * if that fails, the tables are rebuilt by replaying the journal, which the failed
+ * append cut back to where the batch began. When the
  * journal outgrows twice its snapshot it is replaced, atomically, by the snapshot: the
  * file header, the counters, and one topic record per live topic. It does not check
  * config names against Kafka's list, and it never reads the shard logs.
@@ -32,6 +36,11 @@
  *   type 6 CONFIG        topic_id u64 | name_len u16 | name | key_len u16 | key |
  *                        present u8 | value_len u16 | value   (present 0: key removed)
  *   type 7 PRODUCER_IDS  producer_id_hwm u64   (ids below it may have been handed out)
+ *   type 8 BATCH         (len u32 | type u8 | payload) * n, n >= 1: the records of one
+ *                        group commit, types 2 to 7, applied in order; they carry no
+ *                        checksum of their own: the batch's covers them, and a torn
+ *                        batch at the tail must not leave checksummed records inside it
+ *                        for the open's scan for valid records after a bad one to find
  *
  * A snapshot is HEADER, STATE, then one TOPIC per live topic; later changes append.
  * Records name topics by name and id; replay checks the two agree.
@@ -60,7 +69,10 @@
 #define REC_PARTITIONS	 5
 #define REC_CONFIG	 6
 #define REC_PRODUCER_IDS 7
-#define REC_TYPE_MAX	 REC_PRODUCER_IDS
+#define REC_BATCH	 8
+#define REC_TYPE_MAX	 REC_BATCH
+/* A record inside a BATCH: len u32 | type u8. */
+#define BATCH_ITEM_HEADER_BYTES 5u
 
 #define JOURNAL_MAGIC	 "SLUICEMJ"
 #define JOURNAL_VERSION	 1u
@@ -81,6 +93,15 @@ _Static_assert(LIMITS_META_CONFIGS_PER_TOPIC_MAX <= UINT16_MAX, "config_count is
 _Static_assert(LIMITS_META_PARTITIONS_PER_TOPIC_MAX <= LIMITS_META_RECORD_BYTES_MAX / 8,
 	       "a topic record holds 8 bytes per partition");
 _Static_assert(LIMITS_META_TOPICS_MAX <= (1u << 30), "the name table size must fit a u32");
+
+/* A growable output buffer; err sticks at the first allocation failure. */
+struct wbuf {
+	uint8_t *p;	  /* bytes */
+	size_t len;	  /* used */
+	size_t cap;	  /* allocated */
+	size_t rec_start; /* offset of the record being written */
+	int err;	  /* 0 or -ENOMEM */
+};
 
 /* One slot of the partition-id table; partition_id 0 marks an empty slot. */
 struct pid_slot {
@@ -103,6 +124,9 @@ struct pid_slot {
  *  - snapshot_bytes == the size meta_compact would write; journal_bytes == the
  *    file's size, all of it valid records.
  *  - broken: the journal's tail is in an unknown state; no change is made any more.
+ *  - batching: between meta_batch_begin and meta_batch_end; batch holds the BATCH
+ *    record's header room and then batch_records items (or is empty), at most
+ *    LIMITS_META_RECORD_BYTES_MAX bytes once it holds two or more.
  */
 struct meta {
 	int dir_fd;		      /* the data directory */
@@ -125,6 +149,9 @@ struct meta {
 	struct pid_slot *pids;	      /* partition-id table */
 	uint32_t pids_mask;	      /* slots - 1, slots a power of two */
 	uint32_t pids_used;	      /* occupied slots = live partitions */
+	bool batching;		      /* between meta_batch_begin and meta_batch_end */
+	struct wbuf batch;	      /* the batch: BATCH record header room, then items */
+	uint32_t batch_records;	      /* items in batch */
 };
 
 /* ---- validation ------------------------------------------------------------------ */
@@ -631,15 +658,6 @@ static bool partitions_commit(struct meta *m, struct meta_topic *t, uint32_t new
 
 /* ---- record encoding ------------------------------------------------------------- */
 
-/* A growable output buffer; err sticks at the first allocation failure. */
-struct wbuf {
-	uint8_t *p;	  /* bytes */
-	size_t len;	  /* used */
-	size_t cap;	  /* allocated */
-	size_t rec_start; /* offset of the record being written */
-	int err;	  /* 0 or -ENOMEM */
-};
-
 static void wb_need(struct wbuf *w, size_t n)
 {
 	if (w->err || w->len + n <= w->cap)
@@ -879,6 +897,8 @@ static void snapshot_encode(const struct meta *m, struct wbuf *w)
 
 int meta_compact(struct meta *m)
 {
+	if (m->batching)
+		return -EBUSY;
 	if (m->broken)
 		return -EIO;
 	struct wbuf w = {0};
@@ -925,16 +945,45 @@ static bool compaction_due(const struct meta *m)
  * change itself is already durable. */
 static void maybe_compact(struct meta *m)
 {
-	if (!compaction_due(m) || m->broken)
+	if (!compaction_due(m) || m->broken || m->batching)
 		return;
 	if (meta_compact(m) != 0)
 		m->compact_retry_bytes = m->journal_bytes + COMPACT_RETRY_BYTES;
 }
 
-/* Encodes with ENCODE-filled W, appends; frees W. */
+/* In a batch: adds the record REC (LEN bytes, checksummed) to it as an item. Returns 0,
+ * -EIO (broken), -ENOBUFS (the batch would pass the record limit) or -ENOMEM, with the
+ * batch as it was. */
+static int batch_add(struct meta *m, const uint8_t *rec, size_t len)
+{
+	struct wbuf *b = &m->batch;
+	size_t item = len - (REC_HEADER_BYTES - BATCH_ITEM_HEADER_BYTES);
+	size_t header = b->len == 0 ? REC_HEADER_BYTES : 0;
+	if (m->broken)
+		return -EIO;
+	if (m->batch_records > 0 && b->len + item > LIMITS_META_RECORD_BYTES_MAX)
+		return -ENOBUFS;
+	wb_need(b, header + item);
+	if (b->err) {
+		b->err = 0;
+		return -ENOMEM;
+	}
+	if (header) {
+		memset(b->p, 0, REC_HEADER_BYTES); /* the BATCH header, set by meta_batch_end */
+		b->len = REC_HEADER_BYTES;
+	}
+	wb_bytes(b, rec, 4);				  /* len */
+	wb_bytes(b, rec + 8, len - REC_HEADER_BYTES + 1); /* type, payload */
+	m->batch_records++;
+	return 0;
+}
+
+/* Appends W's record, or adds it to the batch; frees W. */
 static int journal_write(struct meta *m, struct wbuf *w)
 {
-	int ret = w->err ? w->err : journal_append(m, w->p, w->len);
+	int ret = w->err;
+	if (!ret)
+		ret = m->batching ? batch_add(m, w->p, w->len) : journal_append(m, w->p, w->len);
 	free(w->p);
 	*w = (struct wbuf){0};
 	return ret;
@@ -1069,6 +1118,7 @@ int meta_set_topic_config(struct meta *m, const char *name, const char *key, con
 
 uint64_t meta_next_producer_id(struct meta *m, int *err)
 {
+	ASSERT(!m->batching); /* its id would be handed out before it is durable */
 	*err = 0;
 	if (m->next_producer_id > PRODUCER_ID_MAX) {
 		*err = -ENOSPC;
@@ -1310,6 +1360,33 @@ static int replay_config(struct replay *rp, struct rbuf *r)
 	return 0;
 }
 
+static int replay_record(struct replay *rp, uint8_t type, struct rbuf *r, bool at_start);
+
+/* A BATCH: its items, in order, each a record of type 2 to 7. */
+static int replay_batch(struct replay *rp, struct rbuf *r)
+{
+	uint32_t items = 0;
+	while (r->pos < r->len) {
+		uint32_t plen = rb_u32(r);
+		uint8_t type = rb_u8(r);
+		const uint8_t *payload = r->bad ? NULL : rb_take(r, plen);
+		if (!payload || type <= REC_HEADER || type >= REC_BATCH) {
+			rp->why = "malformed batch record";
+			return -EBADMSG;
+		}
+		struct rbuf item = {.p = payload, .len = plen};
+		int ret = replay_record(rp, type, &item, false);
+		if (ret)
+			return ret;
+		items++;
+	}
+	if (items == 0) {
+		rp->why = "empty batch record";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /* Applies the record of TYPE with payload R; the first record (AT_START) must be the
  * header. Returns 0, -EBADMSG with rp->why set, or -ENOMEM. */
 static int replay_record(struct replay *rp, uint8_t type, struct rbuf *r, bool at_start)
@@ -1368,6 +1445,8 @@ static int replay_record(struct replay *rp, uint8_t type, struct rbuf *r, bool a
 		return replay_partitions(rp, r);
 	case REC_CONFIG:
 		return replay_config(rp, r);
+	case REC_BATCH:
+		return replay_batch(rp, r);
 	case REC_PRODUCER_IDS: {
 		uint64_t hwm = rb_u64(r);
 		if (r->bad || r->pos != r->len || hwm > PRODUCER_ID_MAX + 1) {
@@ -1490,6 +1569,122 @@ static int replay_journal(struct meta *m, const uint8_t *buf, size_t len, size_t
 out_free:
 	free(rp->strings);
 	free(rp);
+	return ret;
+}
+
+/* ---- group commit ---------------------------------------------------------------- */
+
+void meta_batch_begin(struct meta *m)
+{
+	ASSERT(!m->batching);
+	m->batching = true;
+	m->batch.len = 0;
+	m->batch_records = 0;
+}
+
+bool meta_batching(const struct meta *m)
+{
+	return m->batching;
+}
+
+/* After a failed batch: rebuilds the tables by replaying the journal, which the failed
+ * append cut back to its end before the batch. Ids stay past those the batch handed
+ * out. When the rebuild fails, the meta turns broken. */
+static void batch_undo(struct meta *m)
+{
+	struct meta *fresh = calloc(1, sizeof(*fresh));
+	void *buf = NULL;
+	size_t len = 0, valid_end = 0;
+	int ret = fresh ? 0 : -ENOMEM;
+	if (fresh) {
+		fresh->dir_fd = -1;
+		fresh->journal_fd = -1;
+		memcpy(fresh->path, m->path, sizeof(fresh->path));
+		fresh->shard_count = m->shard_count;
+		fresh->next_topic_id = 1;
+		fresh->next_partition_id = 1;
+		fresh->snapshot_bytes = HEADER_REC_BYTES + STATE_REC_BYTES;
+		ret = tables_reserve(fresh, 0, 0);
+	}
+	if (!ret)
+		ret = disk_read_file(m->dir_fd, META_JOURNAL_NAME, LIMITS_META_JOURNAL_BYTES_MAX,
+				     &buf, &len);
+	if (!ret)
+		ret = replay_journal(fresh, buf, len, &valid_end, NULL, 0);
+	if (!ret && (len != m->journal_bytes || valid_end != len))
+		ret = -EBADMSG;
+	free(buf);
+	if (ret) {
+		m->broken = true;
+		LOG_ERROR("meta: cannot rebuild the metadata from %s after a failed write (%s); "
+			  "metadata is read-only until a restart",
+			  m->path, strerror(-ret));
+		meta_close(fresh);
+		return;
+	}
+	/* Swap the rebuilt tables in; the old ones go with FRESH. */
+	struct meta_topic **topics = m->topics;
+	uint32_t topic_count = m->topic_count, topic_capacity = m->topic_capacity;
+	struct meta_topic **names = m->names;
+	uint32_t names_mask = m->names_mask;
+	struct pid_slot *pids = m->pids;
+	uint32_t pids_mask = m->pids_mask, pids_used = m->pids_used;
+	m->topics = fresh->topics;
+	m->topic_count = fresh->topic_count;
+	m->topic_capacity = fresh->topic_capacity;
+	m->names = fresh->names;
+	m->names_mask = fresh->names_mask;
+	m->pids = fresh->pids;
+	m->pids_mask = fresh->pids_mask;
+	m->pids_used = fresh->pids_used;
+	m->snapshot_bytes = fresh->snapshot_bytes;
+	m->producer_id_hwm = fresh->producer_id_hwm;
+	if (fresh->next_topic_id > m->next_topic_id)
+		m->next_topic_id = fresh->next_topic_id;
+	if (fresh->next_partition_id > m->next_partition_id)
+		m->next_partition_id = fresh->next_partition_id;
+	fresh->topics = topics;
+	fresh->topic_count = topic_count;
+	fresh->topic_capacity = topic_capacity;
+	fresh->names = names;
+	fresh->names_mask = names_mask;
+	fresh->pids = pids;
+	fresh->pids_mask = pids_mask;
+	fresh->pids_used = pids_used;
+	meta_close(fresh);
+	LOG_WARN("meta: undid the %u change(s) of a failed batch; %u topics", m->batch_records,
+		 m->topic_count);
+	DASSERT(meta_sanity(m));
+}
+
+int meta_batch_end(struct meta *m)
+{
+	ASSERT(m->batching);
+	m->batching = false;
+	struct wbuf *b = &m->batch;
+	int ret = 0;
+	if (m->batch_records == 1) {
+		/* One change: its own record, as outside a batch. The item (len | type |
+		 * payload) sits 4 bytes into where the record goes (len | crc | type | ...). */
+		uint8_t *rec = b->p + REC_HEADER_BYTES - 4;
+		uint32_t plen = get_u32_at(b->p + REC_HEADER_BYTES);
+		put_u32_at(rec, plen);
+		put_u32_at(rec + 4, record_crc(rec, plen));
+		ret = journal_append(m, rec, b->len - (REC_HEADER_BYTES - 4));
+	} else if (m->batch_records > 1) {
+		uint32_t plen = (uint32_t)(b->len - REC_HEADER_BYTES);
+		put_u32_at(b->p, plen);
+		b->p[8] = REC_BATCH;
+		put_u32_at(b->p + 4, record_crc(b->p, plen));
+		ret = journal_append(m, b->p, b->len);
+	}
+	if (ret && !m->broken)
+		batch_undo(m);
+	free(b->p);
+	*b = (struct wbuf){0};
+	m->batch_records = 0;
+	if (!ret)
+		maybe_compact(m);
 	return ret;
 }
 
@@ -1655,6 +1850,7 @@ void meta_close(struct meta *m)
 	free(m->topics);
 	free(m->names);
 	free(m->pids);
+	free(m->batch.p);
 	if (m->journal_fd >= 0)
 		close(m->journal_fd);
 	if (m->dir_fd >= 0)

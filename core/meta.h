@@ -3,15 +3,17 @@
  * last paragraphs). It holds every topic (name, id, partitions with their broker-wide
  * partition_id and owning shard, per-topic configs), the next partition id and the
  * producer-id high-water mark, finds a topic by name or by partition_id in O(1), and
- * keeps all of it in DATA/meta.journal: a file of checksummed records, one appended and
- * fdatasync'ed per change, replayed on open and rewritten as a compact snapshot
+ * keeps all of it in DATA/meta.journal: a file of checksummed records, appended and
+ * fdatasync'ed per change or per batch of changes (meta_batch_begin/end: one record
+ * holding them all, one write, one fdatasync), replayed on open and rewritten as a compact snapshot
  * (atomically: temp file, fsync, rename, fsync dir) when it grows to twice the size a
  * snapshot would have. Placement: partition p of topic t goes to shard
  * (meta_placement_hash(t) + p) % shards, decided at creation and stored, so a restart
  * with another shard count keeps every partition where its data is.
  * Thread-safety: none. A struct meta is owned by one thread (shard 0, the controller);
- * other shards get what they need from it in messages. The I/O is synchronous (a change
- * costs one write and one fdatasync), which is fine on the control path only.
+ * other shards get what they need from it in messages. The I/O is synchronous (a change,
+ * or a batch of them, costs one write and one fdatasync), which is fine on the control
+ * path only.
  * It does not validate config names or values against Kafka's list (the CreateTopics
  * and AlterConfigs handlers do), nor create the shard logs' directories.
  */
@@ -129,6 +131,30 @@ int meta_add_partitions(struct meta *m, const char *name, uint32_t new_total);
  * 0, -ENOENT (no topic), -EINVAL (key or value invalid), -ENOSPC (the topic already has
  * LIMITS_META_CONFIGS_PER_TOPIC_MAX keys), -ENOMEM, or a write error. */
 int meta_set_topic_config(struct meta *m, const char *name, const char *key, const char *value);
+
+/*
+ * Group commit. Between meta_batch_begin and meta_batch_end, the four changes above are
+ * checked and made in memory exactly as outside a batch (each sees the ones before it;
+ * their errors are theirs alone), but their records are collected instead of written:
+ * a change returning 0 is made, not yet durable. meta_batch_end writes the collected
+ * records with one write and one fdatasync, as one journal record (a single change is
+ * written as its own record), so after a crash either all of them replay or none: a
+ * torn batch at the tail is dropped at open like any torn record. A change whose record
+ * would make the batch's pass LIMITS_META_RECORD_BYTES_MAX returns -ENOBUFS and is not
+ * made (never the first of a batch): end the batch and ask again in the next.
+ * meta_batch_end returns 0 when every change of the batch is durable, or the write
+ * error, and then none of them happened: memory is rebuilt from the journal as it was
+ * at meta_batch_begin (topic pointers obtained since die; ids handed out in the batch
+ * are not handed out again); if that rebuild fails too the meta turns read-only (-EIO
+ * on every later change, the memory as the batch left it). Compaction waits for the end
+ * of the batch. meta_next_producer_id and meta_compact are not to be called in a batch
+ * (meta_compact returns -EBUSY). A batch with no change writes nothing and returns 0.
+ */
+void meta_batch_begin(struct meta *m);
+int meta_batch_end(struct meta *m);
+
+/* Whether M is between meta_batch_begin and meta_batch_end. */
+bool meta_batching(const struct meta *m);
 
 /* The value of config KEY of topic T, or NULL when unset. O(log config_count). */
 const char *meta_topic_config(const struct meta_topic *t, const char *key);

@@ -5,18 +5,26 @@
  * listed in a dense array for iteration, plus a name table and a partition-id table
  * (open addressing, linear probing, deletion by backward shift, at most half full). A
  * change replaces a whole view, after growing the tables, so it either happens or
- * leaves the table as it was. The protocol: a change is a heap record that travels to
- * shard 0 (SHARD_OP_TOPICS_CHANGE; ownership passes with the message and comes back
- * with the reply), waits in shard 0's FIFO for its turn, is journaled by meta and
- * applied to shard 0's table, whose new view is then sent to every other shard
- * (SHARD_OP_TOPICS_UPDATE) for them to copy; the record is answered once every shard
- * acknowledged. One change at a time means every shard sees the changes in the same
- * order and the view shard 0 sends is never replaced while a peer may be copying it.
- * It does not know what a partition holds: the owner's on_change does.
+ * leaves the table as it was. The name table keeps each name's hash and length in the
+ * slot beside the view pointer, so that a lookup (one per topic of every Produce)
+ * probes one array and reads a view only on a likely match. The protocol: a change is
+ * a heap record that travels to shard 0 (SHARD_OP_TOPICS_CHANGE; ownership passes with
+ * the message and comes back with the reply) and waits in shard 0's FIFO. When no batch
+ * is under way, shard 0 takes every waiting change (up to TOPICS_BATCH_MAX) into a meta
+ * batch: each is checked and made in meta, and its new view built; meta_batch_end
+ * journals them all with one fdatasync; then shard 0 applies the views to its own table
+ * and sends the whole batch to every other shard (SHARD_OP_TOPICS_UPDATE, one message
+ * each) for them to copy in order; each record is answered once every shard
+ * acknowledged. One batch at a time means every shard sees the changes in the same
+ * order, and a view the batch sends is never freed while a peer may be copying it: one
+ * that a later change of the same batch replaces in shard 0's table is handed to the
+ * batch, which frees it at the end. It does not know what a partition holds: the
+ * owner's on_change does.
  */
 #include "core/topics.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +76,35 @@ struct topics_request {
 	char name[LIMITS_TOPIC_NAME_BYTES + 1]; /* the topic, NUL-terminated */
 };
 
+/* One change of the batch under way on shard 0. The peers read view and kind, and
+ * write peer_status; the rest is shard 0's. */
+struct topics_entry {
+	struct topic_view *view;      /* for the peers: the new view (upsert) or a copy of
+				       * the deleted one; NULL: nothing to apply */
+	enum topics_update_kind kind; /* of view; 0 without one */
+	_Atomic int peer_status;      /* first error a peer's table or on_change gave */
+	struct topics_request *req;   /* the change, answered when the batch is done */
+	bool owned;		      /* view is not (or no longer) in shard 0's table: the
+				       * batch frees it */
+	bool after_made;	      /* a change before it in the batch was made: when the
+				       * batch's write fails, its refusal may rest on that */
+};
+
+/* Shard 0's batch: the changes of one group commit, in the order they were made. */
+struct topics_batch {
+	uint32_t count;				       /* entries used */
+	uint32_t updates;			       /* of them, with a view */
+	struct topics_entry entries[TOPICS_BATCH_MAX]; /* the changes */
+};
+
+/* A name-table slot: the name's hash and length beside its view, so that a probe reads
+ * this array only (four slots a cache line) and follows view on a likely match alone. */
+struct topics_name_slot {
+	uint32_t hash;		 /* topics_name_hash of the name; its low bits pick the home */
+	uint32_t len;		 /* the name's length; 0 marks an empty slot */
+	struct topic_view *view; /* its topic; NULL in an empty slot */
+};
+
 /* A partition-id table slot; id META_PARTITION_ID_NONE marks it empty. */
 struct topics_pid_slot {
 	uint32_t id;		 /* partition_id */
@@ -79,8 +116,9 @@ struct topics_pid_slot {
  * Invariants (topics_sanity): views[0 .. view_count) are the live views, views[i]->slot
  * == i; names holds exactly those views, each reachable from its home slot; pids holds
  * exactly one slot per partition of a live view, and pid_count counts them; both tables
- * are powers of two and at most half full. On shard 0, active is the change being
- * broadcast (NULL when none) and bcast_* describe its broadcast.
+ * are powers of two and at most half full. On shard 0, bcast_active says a batch is
+ * under way (made durable, applied here, being broadcast) and bcast_* describe its
+ * broadcast; a view with bcast_entry != 0 is that batch's entry bcast_entry - 1.
  */
 struct topics {
 	struct shard *shard;		 /* whose table this is */
@@ -92,27 +130,24 @@ struct topics {
 	void *change_ctx;		 /* its first argument */
 	bool quiescing;			 /* topics_quiesce was called */
 
-	struct topic_view **views;    /* dense array of live views */
-	uint32_t view_count;	      /* entries used */
-	uint32_t view_cap;	      /* entries allocated */
-	struct topic_view **names;    /* name table, NULL = empty slot */
-	uint32_t names_slots;	      /* power of two */
-	struct topics_pid_slot *pids; /* partition-id table */
-	uint32_t pids_slots;	      /* power of two */
-	uint32_t pid_count;	      /* slots used */
-	uint64_t generation;	      /* bumped by every applied change */
+	struct topic_view **views;	/* dense array of live views */
+	uint32_t view_count;		/* entries used */
+	uint32_t view_cap;		/* entries allocated */
+	struct topics_name_slot *names; /* name table */
+	uint32_t names_slots;		/* power of two */
+	struct topics_pid_slot *pids;	/* partition-id table */
+	uint32_t pids_slots;		/* power of two */
+	uint32_t pid_count;		/* slots used */
+	uint64_t generation;		/* bumped by every applied change */
 
 	struct topics_request *send_head;   /* requester: changes not yet sent to shard 0 */
 	struct topics_request *send_tail;   /* its last record */
 	struct topics_request *work_head;   /* shard 0: changes waiting for their turn */
 	struct topics_request *work_tail;   /* its last record */
-	struct topics_request *active;	    /* shard 0: the change being broadcast */
-	struct topic_view *bcast_view;	    /* shard 0: the view sent to the peers */
-	bool bcast_owned;		    /* bcast_view is not in the table: free it after */
-	enum topics_update_kind bcast_kind; /* upsert or delete */
+	struct topics_batch *batch;	    /* shard 0: the batch (reused; NULL elsewhere) */
+	bool bcast_active;		    /* shard 0: the batch is under way */
 	uint32_t bcast_unsent;		    /* peers not sent to yet (-EAGAIN) */
 	uint32_t bcast_acks_pending;	    /* peers sent to that have not answered */
-	int bcast_status;		    /* first error a peer answered */
 	bool bcast_sent[LIMITS_SHARDS_MAX]; /* per peer: sent */
 	struct shard_call bcast_calls[LIMITS_SHARDS_MAX]; /* per peer: the call record */
 	struct loop_timer kick;	   /* runs topics_progress soon (0 ms or a retry) */
@@ -244,15 +279,30 @@ const char *topics_view_config(const struct topic_view *view, const char *key)
 
 /* ---- views ------------------------------------------------------------------------- */
 
-/* 64-bit FNV-1a of LEN bytes: the name table's hash (memory only, may change freely). */
-static uint64_t topics_name_hash(const char *name, size_t len)
+/* Hash of the LEN bytes at NAME for the name table (memory only, may change freely):
+ * eight bytes a step, each mixed by a multiply and a fold, then murmur3's finalizer, so
+ * that names differing in their last byte spread over the low bits the table uses. */
+static uint32_t topics_name_hash(const char *name, size_t len)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)name[i];
-		h *= UINT64_C(1099511628211);
+	const unsigned char *p = (const unsigned char *)name;
+	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 32;
 	}
-	return h;
+	if (len > 0) {
+		uint64_t w = 0;
+		for (size_t i = 0; i < len; i++)
+			w |= (uint64_t)p[i] << (8 * i);
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 32;
+	}
+	h ^= h >> 33;
+	h *= UINT64_C(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32_t)h;
 }
 
 static uint32_t topics_pid_hash(uint32_t id)
@@ -260,47 +310,55 @@ static uint32_t topics_pid_hash(uint32_t id)
 	return id * UINT32_C(2654435761); /* Knuth's multiplicative hash */
 }
 
+/* Alignment of a view's allocation: its hot fields, partitions and name start a cache
+ * line. */
+#define TOPICS_VIEW_ALIGN 64u
+
 /*
- * A new view in one allocation: the struct, then PARTITION_COUNT partitions, then
- * CONFIG_COUNT configs (kept in the order given, which must be sorted by key), then
- * their strings. Returns NULL when out of memory.
+ * A new view in one allocation, TOPICS_VIEW_ALIGN-aligned: the struct, then
+ * PARTITION_COUNT partitions and the name (so that a lookup and the Produce after it
+ * read the struct's hot fields, the partitions and the name in one or two adjacent
+ * cache lines for a topic with few partitions), then CONFIG_COUNT configs (kept in the
+ * order given, which must be sorted by key) and their strings. Returns NULL when out of
+ * memory.
  */
 static struct topic_view *
 topics_view_new(const char *name, uint64_t topic_id, uint32_t partition_count,
 		const struct meta_partition *partitions, uint32_t config_count,
 		const struct meta_config_kv *configs, const struct topics_defaults *d)
 {
-	_Static_assert(sizeof(struct topic_view) % _Alignof(struct meta_config_kv) == 0 &&
-			   sizeof(struct meta_partition) % 4 == 0 &&
-			   _Alignof(struct meta_config_kv) >= _Alignof(struct meta_partition),
-		       "the arrays behind a view stay aligned");
+	_Static_assert(sizeof(struct topic_view) % _Alignof(struct meta_partition) == 0 &&
+			   TOPICS_VIEW_ALIGN % _Alignof(struct topic_view) == 0,
+		       "the partitions behind a view stay aligned");
+	size_t name_len = strlen(name);
+	ASSERT(name_len <= LIMITS_TOPIC_NAME_BYTES);
 	size_t strings = 0;
 	for (uint32_t i = 0; i < config_count; i++)
 		strings += strlen(configs[i].key) + 1 + strlen(configs[i].value) + 1;
 	size_t parts_bytes = (size_t)partition_count * sizeof(struct meta_partition);
-	/* Round the partitions up so the configs behind them are pointer-aligned. */
-	size_t parts_span = (parts_bytes + _Alignof(struct meta_config_kv) - 1) &
-			    ~(size_t)(_Alignof(struct meta_config_kv) - 1);
-	size_t size = sizeof(struct topic_view) + parts_span +
-		      (size_t)config_count * sizeof(struct meta_config_kv) + strings;
-	struct topic_view *view = malloc(size);
+	size_t kv_align = _Alignof(struct meta_config_kv);
+	/* The configs behind the name are pointer-aligned. */
+	size_t kv_at = (sizeof(struct topic_view) + parts_bytes + name_len + 1 + kv_align - 1) &
+		       ~(kv_align - 1);
+	size_t size = kv_at + (size_t)config_count * sizeof(struct meta_config_kv) + strings;
+	size = (size + TOPICS_VIEW_ALIGN - 1) & ~(size_t)(TOPICS_VIEW_ALIGN - 1);
+	struct topic_view *view = aligned_alloc(TOPICS_VIEW_ALIGN, size);
 	if (!view)
 		return NULL;
 	memset(view, 0, sizeof(*view));
-	size_t name_len = strlen(name);
-	ASSERT(name_len <= LIMITS_TOPIC_NAME_BYTES);
-	memcpy(view->name, name, name_len + 1);
-	view->name_hash = topics_name_hash(name, name_len);
 	view->topic_id = topic_id;
 	view->partition_count = partition_count;
+	view->name_len = (uint32_t)name_len;
 
 	uint8_t *p = (uint8_t *)(view + 1);
 	struct meta_partition *parts = (struct meta_partition *)p;
 	memcpy(parts, partitions, parts_bytes);
 	view->partitions = parts;
-	p += parts_span;
-	struct meta_config_kv *kv = (struct meta_config_kv *)p;
-	p += (size_t)config_count * sizeof(*kv);
+	char *name_copy = (char *)(p + parts_bytes);
+	memcpy(name_copy, name, name_len + 1);
+	view->name = name_copy;
+	struct meta_config_kv *kv = (struct meta_config_kv *)((uint8_t *)view + kv_at);
+	p = (uint8_t *)(kv + config_count);
 	for (uint32_t i = 0; i < config_count; i++) {
 		size_t klen = strlen(configs[i].key) + 1, vlen = strlen(configs[i].value) + 1;
 		memcpy(p, configs[i].key, klen);
@@ -333,13 +391,13 @@ static struct topic_view *topics_view_clone(const struct topic_view *src,
 /* ---- the tables -------------------------------------------------------------------- */
 
 static uint32_t topics_name_slot(const struct topics *t, const char *name, size_t len,
-				 uint64_t hash)
+				 uint32_t hash)
 {
 	uint32_t mask = t->names_slots - 1;
-	for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-		const struct topic_view *v = t->names[i];
-		if (!v || (v->name_hash == hash && strlen(v->name) == len &&
-			   memcmp(v->name, name, len) == 0))
+	for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
+		const struct topics_name_slot *s = &t->names[i];
+		if (s->len == 0 ||
+		    (s->hash == hash && s->len == len && memcmp(s->view->name, name, len) == 0))
 			return i;
 	}
 }
@@ -361,11 +419,11 @@ static uint64_t topics_slots_for(uint64_t used)
 	return slots;
 }
 
-static void topics_name_put(struct topics *t, struct topic_view *v)
+static void topics_name_put(struct topics *t, struct topic_view *v, uint32_t hash)
 {
-	uint32_t i = topics_name_slot(t, v->name, strlen(v->name), v->name_hash);
-	ASSERT(!t->names[i]);
-	t->names[i] = v;
+	uint32_t i = topics_name_slot(t, v->name, v->name_len, hash);
+	ASSERT(t->names[i].len == 0);
+	t->names[i] = (struct topics_name_slot){.hash = hash, .len = v->name_len, .view = v};
 }
 
 static void topics_pid_put(struct topics *t, struct topic_view *v, uint32_t index)
@@ -382,14 +440,14 @@ static void topics_pid_put(struct topics *t, struct topic_view *v, uint32_t inde
 static void topics_name_delete_at(struct topics *t, uint32_t hole)
 {
 	uint32_t mask = t->names_slots - 1;
-	for (uint32_t j = (hole + 1) & mask; t->names[j]; j = (j + 1) & mask) {
-		uint32_t home = (uint32_t)t->names[j]->name_hash & mask;
+	for (uint32_t j = (hole + 1) & mask; t->names[j].len; j = (j + 1) & mask) {
+		uint32_t home = t->names[j].hash & mask;
 		if (((j - home) & mask) >= ((j - hole) & mask)) {
 			t->names[hole] = t->names[j];
 			hole = j;
 		}
 	}
-	t->names[hole] = NULL;
+	t->names[hole] = (struct topics_name_slot){0};
 }
 
 static void topics_pid_delete(struct topics *t, uint32_t id)
@@ -430,14 +488,19 @@ static int topics_reserve(struct topics *t, uint32_t views_added, uint32_t pids_
 	if (names_slots > t->names_slots) {
 		if (names_slots > UINT32_MAX)
 			return -ENOMEM;
-		struct topic_view **names = calloc(names_slots, sizeof(*names));
-		if (!names)
+		struct topics_name_slot *old = t->names;
+		uint32_t old_slots = t->names_slots;
+		t->names = calloc(names_slots, sizeof(*t->names));
+		if (!t->names) {
+			t->names = old;
 			return -ENOMEM;
-		free(t->names);
-		t->names = names;
+		}
 		t->names_slots = (uint32_t)names_slots;
-		for (uint32_t i = 0; i < t->view_count; i++)
-			topics_name_put(t, t->views[i]);
+		for (uint32_t i = 0; i < old_slots; i++)
+			if (old[i].len)
+				t->names[topics_name_slot(t, old[i].view->name, old[i].len,
+							  old[i].hash)] = old[i];
+		free(old);
 	}
 	uint64_t pids_slots = topics_slots_for((uint64_t)t->pid_count + pids_added);
 	if (pids_slots > t->pids_slots) {
@@ -470,7 +533,7 @@ static void topics_insert(struct topics *t, struct topic_view *v)
 	ASSERT(t->view_count < t->view_cap);
 	v->slot = t->view_count;
 	t->views[t->view_count++] = v;
-	topics_name_put(t, v);
+	topics_name_put(t, v, topics_name_hash(v->name, v->name_len));
 	for (uint32_t i = 0; i < v->partition_count; i++)
 		topics_pid_put(t, v, i);
 }
@@ -478,8 +541,9 @@ static void topics_insert(struct topics *t, struct topic_view *v)
 /* Takes V out of the table (not freed). */
 static void topics_remove(struct topics *t, struct topic_view *v)
 {
-	uint32_t slot = topics_name_slot(t, v->name, strlen(v->name), v->name_hash);
-	ASSERT(t->names[slot] == v);
+	uint32_t slot =
+	    topics_name_slot(t, v->name, v->name_len, topics_name_hash(v->name, v->name_len));
+	ASSERT(t->names[slot].view == v);
 	topics_name_delete_at(t, slot);
 	for (uint32_t i = 0; i < v->partition_count; i++)
 		topics_pid_delete(t, v->partitions[i].partition_id);
@@ -513,6 +577,17 @@ static int topics_notify(struct topics *t, const struct topic_view *old,
 	return t->on_change ? t->on_change(t->change_ctx, old, now) : 0;
 }
 
+/* V leaves the table; freed, unless shard 0's batch under way sends it: then the
+ * batch frees it when every peer has copied it. */
+static void topics_view_release(struct topics *t, struct topic_view *v)
+{
+	if (v && v->bcast_entry) {
+		t->batch->entries[v->bcast_entry - 1].owned = true;
+		return;
+	}
+	free(v);
+}
+
 /* Inserts NOW (a view this table now owns, also on failure: then it is freed), replacing
  * its namesake, and notifies. Returns 0, -ENOMEM, or on_change's error. */
 static int topics_apply_view(struct topics *t, struct topic_view *now)
@@ -527,7 +602,7 @@ static int topics_apply_view(struct topics *t, struct topic_view *now)
 		return ret;
 	}
 	ret = topics_notify(t, old, now);
-	free(old);
+	topics_view_release(t, old);
 	return ret;
 }
 
@@ -544,7 +619,7 @@ static int topics_apply_delete(struct topics *t, const char *name, uint64_t topi
 	}
 	topics_remove(t, old);
 	int ret = topics_notify(t, old, NULL);
-	free(old);
+	topics_view_release(t, old);
 	return ret;
 }
 
@@ -554,7 +629,7 @@ const struct topic_view *topics_find_len(const struct topics *t, const char *nam
 {
 	if (len > LIMITS_TOPIC_NAME_BYTES || t->view_count == 0)
 		return NULL;
-	return t->names[topics_name_slot(t, name, len, topics_name_hash(name, len))];
+	return t->names[topics_name_slot(t, name, len, topics_name_hash(name, len))].view;
 }
 
 const struct topic_view *topics_find(const struct topics *t, const char *name)
@@ -606,7 +681,7 @@ bool topics_sanity(const struct topics *t)
 	uint64_t partitions = 0, names = 0;
 	for (uint32_t i = 0; i < t->view_count; i++) {
 		const struct topic_view *v = t->views[i];
-		if (v->slot != i || topics_find(t, v->name) != v)
+		if (v->slot != i || v->name_len != strlen(v->name) || topics_find(t, v->name) != v)
 			return false;
 		for (uint32_t p = 0; p < v->partition_count; p++) {
 			uint32_t index;
@@ -616,8 +691,15 @@ bool topics_sanity(const struct topics *t)
 		}
 		partitions += v->partition_count;
 	}
-	for (uint32_t i = 0; i < t->names_slots; i++)
-		names += t->names[i] != NULL;
+	for (uint32_t i = 0; i < t->names_slots; i++) {
+		const struct topics_name_slot *s = &t->names[i];
+		if (s->len == 0)
+			continue;
+		if (!s->view || s->len != s->view->name_len ||
+		    s->hash != topics_name_hash(s->view->name, s->len))
+			return false;
+		names++;
+	}
 	return names == t->view_count && partitions == t->pid_count &&
 	       2ull * t->view_count <= t->names_slots && 2ull * t->pid_count <= t->pids_slots;
 }
@@ -710,37 +792,47 @@ static void topics_answer(struct topics *t, struct topics_request *req, int stat
 	ASSERT(ret == 0); /* a reply always fits (core/mesh.h) */
 }
 
-/* Shard 0: every peer acknowledged the active change (or there are none). */
-static void topics_finish_active(struct topics *t)
+/* Shard 0: every peer acknowledged the batch (or there are none): frees what it owns
+ * and answers its changes, in order. */
+static void topics_finish_batch(struct topics *t)
 {
-	struct topics_request *req = t->active;
-	int status = req->status != 0 ? req->status : t->bcast_status;
-	if (t->bcast_owned)
-		free(t->bcast_view);
-	t->active = NULL;
-	t->bcast_view = NULL;
-	t->bcast_owned = false;
-	topics_answer(t, req, status);
+	struct topics_batch *b = t->batch;
+	t->bcast_active = false;
+	for (uint32_t i = 0; i < b->count; i++) {
+		struct topics_entry *e = &b->entries[i];
+		if (!e->view)
+			continue;
+		if (e->owned)
+			free(e->view);
+		else
+			e->view->bcast_entry = 0;
+		e->view = NULL;
+	}
+	/* A done callback may ask for more changes: they wait for the next batch, which
+	 * starts from the loop, not from here, so these entries stay put meanwhile. */
+	for (uint32_t i = 0; i < b->count; i++) {
+		struct topics_entry *e = &b->entries[i];
+		int peer = atomic_load_explicit(&e->peer_status, memory_order_acquire);
+		topics_answer(t, e->req, e->req->status != 0 ? e->req->status : peer);
+	}
+	b->count = 0;
 }
 
 static void topics_bcast_acked(struct shard_call *call, const struct ring_msg *reply)
 {
 	struct topics *t = call->ctx;
 	uint32_t peer = (uint32_t)(call - t->bcast_calls);
-	ASSERT(t->active && t->bcast_acks_pending > 0 && peer < t->shard_count);
-	if (reply->status < 0) {
-		LOG_WARN("topics: shard %u could not apply topic '%s': %s", peer,
-			 t->bcast_view->name, strerror(-reply->status));
-		if (t->bcast_status == 0)
-			t->bcast_status = reply->status;
-	}
+	ASSERT(t->bcast_active && t->bcast_acks_pending > 0 && peer < t->shard_count);
+	if (reply->status < 0)
+		LOG_WARN("topics: shard %u could not apply every change of a batch of %u: %s", peer,
+			 t->batch->count, strerror(-reply->status));
 	t->bcast_acks_pending--;
 	if (t->bcast_unsent == 0 && t->bcast_acks_pending == 0)
-		topics_finish_active(t);
+		topics_finish_batch(t);
 }
 
-/* Shard 0: sends the active view to every peer not sent to yet; finishes the change
- * when nobody is left to wait for. */
+/* Shard 0: sends the batch to every peer not sent to yet; finishes it when nobody is
+ * left to wait for. */
 static void topics_bcast_send(struct topics *t)
 {
 	bool refused = false;
@@ -748,8 +840,8 @@ static void topics_bcast_send(struct topics *t)
 		if (t->bcast_sent[peer])
 			continue;
 		t->bcast_calls[peer] = (struct shard_call){.done = topics_bcast_acked, .ctx = t};
-		int ret = shard_call(t->shard, peer, SHARD_OP_TOPICS_UPDATE, t->bcast_view,
-				     t->bcast_kind, &t->bcast_calls[peer]);
+		int ret = shard_call(t->shard, peer, SHARD_OP_TOPICS_UPDATE, t->batch,
+				     t->batch->count, &t->bcast_calls[peer]);
 		if (ret == -EAGAIN) {
 			refused = true;
 			continue;
@@ -764,7 +856,7 @@ static void topics_bcast_send(struct topics *t)
 		topics_kick(t, TOPICS_RETRY_MS);
 	}
 	if (t->bcast_unsent == 0 && t->bcast_acks_pending == 0)
-		topics_finish_active(t);
+		topics_finish_batch(t);
 }
 
 static const char *topics_change_name(enum topics_change_kind kind)
@@ -782,15 +874,17 @@ static const char *topics_change_name(enum topics_change_kind kind)
 	return "?";
 }
 
-/* Shard 0: journals REQ with meta and applies it here. Returns the view to broadcast
- * (owned by the table, or by the caller when *OWNED), or NULL when there is nothing to
- * broadcast (REQ->status then says why). */
-static struct topic_view *topics_commit(struct topics *t, struct topics_request *req, bool *owned)
+/*
+ * Shard 0, in a meta batch: makes REQ's change in meta and fills E with it: the view to
+ * apply and broadcast once the batch is durable, or none (REQ->status then says why:
+ * meta's refusal, or no memory for a view). Returns -ENOBUFS, with nothing done, when
+ * the change does not fit in the batch's journal record; else 0.
+ */
+static int topics_stage(struct topics *t, struct topics_request *req, struct topics_entry *e)
 {
 	const struct meta_topic *mt = NULL;
 	struct topic_view *view = NULL;
 	int ret;
-	*owned = false;
 	switch (req->kind) {
 	case TOPICS_CHANGE_CREATE: {
 		uint32_t partitions = req->count ? req->count : t->defaults.partitions;
@@ -819,23 +913,32 @@ static struct topic_view *topics_commit(struct topics *t, struct topics_request 
 		ASSERT(!"unknown topic change");
 		ret = -EINVAL;
 	}
+	if (ret == -ENOBUFS) {
+		free(view);
+		return ret;
+	}
+	e->view = NULL;
+	e->kind = 0;
+	atomic_store_explicit(&e->peer_status, 0, memory_order_relaxed);
+	e->req = req;
+	e->owned = false;
+	e->after_made = false;
+	req->status = 0;
+	req->committed = false;
 	if (ret < 0) {
 		free(view);
 		t->stats.refused++;
 		req->status = ret;
 		LOG_DEBUG("topics: refused to %s topic '%s': %s", topics_change_name(req->kind),
 			  req->name, strerror(-ret));
-		return NULL;
+		return 0;
 	}
-	t->stats.committed++;
 	req->committed = true;
-
 	if (req->kind == TOPICS_CHANGE_DELETE) {
-		LOG_INFO("topics: deleted topic '%s' (id %llu, %u partitions retired)", view->name,
-			 (unsigned long long)view->topic_id, view->partition_count);
-		req->status = topics_apply_delete(t, view->name, view->topic_id);
-		*owned = true;
-		return view;
+		e->view = view;
+		e->kind = TOPICS_UPDATE_DELETE;
+		e->owned = true;
+		return 0;
 	}
 	if (!mt)
 		mt = meta_find_topic(t->meta, req->name);
@@ -846,7 +949,54 @@ static struct topic_view *topics_commit(struct topics *t, struct topics_request 
 			  "stay out of date until a restart",
 			  req->name);
 		req->status = -ENOMEM;
-		return NULL;
+		return 0;
+	}
+	e->view = view;
+	e->kind = TOPICS_UPDATE_UPSERT;
+	return 0;
+}
+
+/* Shard 0: the batch's write failed, so none of its changes happened: answers every
+ * change made with the write error, and so every refusal that came after one (it may
+ * rest on a change now undone, as -EEXIST on a create earlier in the batch). */
+static void topics_batch_failed(struct topics *t, int err)
+{
+	struct topics_batch *b = t->batch;
+	LOG_ERROR("topics: journaling a batch of %u change(s) failed: %s; none of them is made",
+		  b->count, strerror(-err));
+	for (uint32_t i = 0; i < b->count; i++) {
+		struct topics_entry *e = &b->entries[i];
+		if (e->req->committed || e->after_made) {
+			e->req->committed = false;
+			e->req->status = err;
+		}
+		free(e->view); /* never in a table */
+		e->view = NULL;
+	}
+	for (uint32_t i = 0; i < b->count; i++)
+		topics_answer(t, b->entries[i].req, b->entries[i].req->status);
+	b->count = 0;
+}
+
+/* Shard 0: the batch is durable: applies entry I to this table and notifies. */
+static void topics_batch_apply(struct topics *t, uint32_t i)
+{
+	struct topics_batch *b = t->batch;
+	struct topics_entry *e = &b->entries[i];
+	struct topics_request *req = e->req;
+	if (!req->committed)
+		return;
+	t->stats.committed++;
+	struct topic_view *view = e->view;
+	if (!view)
+		return;
+	view->bcast_entry = i + 1;
+	b->updates++;
+	if (e->kind == TOPICS_UPDATE_DELETE) {
+		LOG_INFO("topics: deleted topic '%s' (id %llu, %u partitions retired)", view->name,
+			 (unsigned long long)view->topic_id, view->partition_count);
+		req->status = topics_apply_delete(t, view->name, view->topic_id);
+		return;
 	}
 	if (req->kind == TOPICS_CHANGE_SET_CONFIG)
 		LOG_INFO("topics: topic '%s': %s %s%s%s", view->name,
@@ -856,71 +1006,82 @@ static struct topic_view *topics_commit(struct topics *t, struct topics_request 
 		LOG_INFO("topics: %s topic '%s' (id %llu): %u partitions",
 			 req->kind == TOPICS_CHANGE_CREATE ? "created" : "grew", view->name,
 			 (unsigned long long)view->topic_id, view->partition_count);
-	/* The table keeps the view; peers copy it before acknowledging, and no change
-	 * replaces it before every acknowledgement is in. If it cannot go into the table
-	 * (no memory), the broadcast owns it. */
+	/* The table keeps the view; peers copy it before acknowledging, and a later change
+	 * of the batch that replaces it hands it to the batch (topics_view_release). If it
+	 * cannot go into the table (no memory), the batch owns it. */
 	struct topic_view *old;
-	ret = topics_put(t, view, &old);
+	int ret = topics_put(t, view, &old);
 	if (ret < 0) {
 		LOG_ERROR("topics: cannot apply topic '%s' to shard 0's table: %s; it stays out "
 			  "of date until a restart",
 			  view->name, strerror(-ret));
 		req->status = ret;
-		*owned = true;
-		return view;
-	}
-	req->status = topics_notify(t, old, view);
-	free(old);
-	return view;
-}
-
-/* Shard 0: takes the next waiting change and starts it. */
-static void topics_start_next(struct topics *t)
-{
-	struct topics_request *req = topics_work_pop(t);
-	ASSERT(req && !t->active);
-	bool owned;
-	struct topic_view *view = topics_commit(t, req, &owned);
-	if (!view) {
-		topics_answer(t, req, req->status);
+		e->owned = true;
 		return;
 	}
-	t->active = req;
-	t->bcast_view = view;
-	t->bcast_owned = owned;
-	t->bcast_kind =
-	    req->kind == TOPICS_CHANGE_DELETE ? TOPICS_UPDATE_DELETE : TOPICS_UPDATE_UPSERT;
-	t->bcast_status = 0;
+	req->status = topics_notify(t, old, view);
+	topics_view_release(t, old);
+}
+
+/* Shard 0: takes the waiting changes into one batch: makes them in meta, journals them
+ * with one write and fdatasync, applies them here and starts their broadcast. */
+static void topics_start_batch(struct topics *t)
+{
+	struct topics_batch *b = t->batch;
+	ASSERT(!t->bcast_active && t->work_head && b->count == 0);
+	b->updates = 0;
+	bool made = false;
+	meta_batch_begin(t->meta);
+	while (t->work_head && b->count < TOPICS_BATCH_MAX) {
+		struct topics_entry *e = &b->entries[b->count];
+		if (topics_stage(t, t->work_head, e) == -ENOBUFS) {
+			ASSERT(made); /* the first change of a batch always fits */
+			break;	      /* it stays first in the queue, for the next batch */
+		}
+		e->after_made = made;
+		made |= e->req->committed;
+		topics_work_pop(t);
+		b->count++;
+	}
+	int ret = meta_batch_end(t->meta);
+	if (made)
+		t->stats.batches++;
+	if (ret < 0) {
+		topics_batch_failed(t, ret);
+		return;
+	}
+	for (uint32_t i = 0; i < b->count; i++)
+		topics_batch_apply(t, i);
+	t->bcast_active = true;
 	t->bcast_acks_pending = 0;
-	t->bcast_unsent = t->shard_count - 1;
+	t->bcast_unsent = b->updates > 0 ? t->shard_count - 1 : 0;
 	memset(t->bcast_sent, 0, sizeof(t->bcast_sent));
 	topics_bcast_send(t);
 }
 
 /* Everything that can move: records waiting to go to shard 0, and on shard 0 the
- * broadcast under way and the changes waiting for their turn. */
+ * broadcast under way and the changes waiting for the next batch. */
 static void topics_progress(struct topics *t)
 {
 	if (t->send_head)
 		topics_send_queued(t);
 	if (!t->meta)
 		return;
-	if (t->active && t->bcast_unsent > 0)
+	if (t->bcast_active && t->bcast_unsent > 0)
 		topics_bcast_send(t);
-	for (uint32_t n = 0; n < LIMITS_TOPICS_CHANGES_PER_TURN; n++) {
-		if (t->active || !t->work_head || t->quiescing)
-			return;
-		topics_start_next(t);
-	}
-	if (!t->active && t->work_head && !t->quiescing)
+	if (t->bcast_active || !t->work_head || t->quiescing)
+		return;
+	topics_start_batch(t);
+	/* Done at once (one shard, or nothing to send): the rest on the next turn. */
+	if (!t->bcast_active && t->work_head && !t->quiescing)
 		topics_kick(t, 0);
 }
 
 static void topics_hook(void *ctx, struct loop *loop)
 {
 	struct topics *t = ctx;
-	if (t->send_head || (t->meta && ((t->active && t->bcast_unsent > 0) ||
-					 (!t->active && t->work_head && !t->quiescing))))
+	if (t->send_head || (t->meta && ((t->bcast_active && t->bcast_unsent > 0) ||
+					 (!t->bcast_active && t->work_head && !t->quiescing))))
 		topics_progress(t);
 }
 
@@ -947,28 +1108,42 @@ static void topics_on_change_request(void *ctx, struct shard *shard, uint32_t fr
 	/* The hook takes it on this turn's end; nothing else to wake. */
 }
 
-/* Every shard but 0: a view from shard 0 to copy (read only: shard 0 keeps it alive
- * until this reply). */
+/* Every shard but 0: a batch from shard 0 to copy, in order (read only but for the
+ * entries' peer_status: shard 0 keeps it and its views alive until this reply). */
 static void topics_on_update(void *ctx, struct shard *shard, uint32_t from,
 			     const struct ring_msg *request)
 {
 	struct topics *t = ctx;
-	const struct topic_view *src = request->payload;
-	int status;
-	if (request->arg == TOPICS_UPDATE_DELETE) {
-		status = topics_apply_delete(t, src->name, src->topic_id);
-	} else {
-		struct topic_view *copy = topics_view_clone(src, &t->defaults);
-		if (copy) {
-			status = topics_apply_view(t, copy);
+	struct topics_batch *b = request->payload;
+	ASSERT(request->arg == b->count);
+	int first = 0;
+	for (uint32_t i = 0; i < b->count; i++) {
+		struct topics_entry *e = &b->entries[i];
+		const struct topic_view *src = e->view;
+		if (!src)
+			continue;
+		int status;
+		if (e->kind == TOPICS_UPDATE_DELETE) {
+			status = topics_apply_delete(t, src->name, src->topic_id);
 		} else {
-			LOG_ERROR("topics: no memory to copy topic '%s'; this shard's table stays "
-				  "out of date until a restart",
-				  src->name);
-			status = -ENOMEM;
+			struct topic_view *copy = topics_view_clone(src, &t->defaults);
+			if (copy) {
+				status = topics_apply_view(t, copy);
+			} else {
+				LOG_ERROR("topics: no memory to copy topic '%s'; this shard's "
+					  "table stays out of date until a restart",
+					  src->name);
+				status = -ENOMEM;
+			}
+		}
+		if (status < 0) {
+			int none = 0;
+			atomic_compare_exchange_strong(&e->peer_status, &none, status);
+			if (first == 0)
+				first = status;
 		}
 	}
-	int ret = shard_reply(shard, from, request, status, request->payload, 0);
+	int ret = shard_reply(shard, from, request, first, request->payload, 0);
 	ASSERT(ret == 0);
 }
 
@@ -1127,6 +1302,13 @@ int topics_open(struct topics **out, const struct topics_options *opts)
 	t->on_change = opts->on_change;
 	t->change_ctx = opts->change_ctx;
 	loop_timer_init(&t->kick, topics_kick_fired, t);
+	if (t->meta) {
+		t->batch = calloc(1, sizeof(*t->batch));
+		if (!t->batch) {
+			free(t);
+			return -ENOMEM;
+		}
+	}
 
 	uint32_t topic_count = meta_topic_count(opts->snapshot);
 	uint64_t partitions = 0;
@@ -1163,6 +1345,7 @@ out_free:
 	free(t->views);
 	free(t->names);
 	free(t->pids);
+	free(t->batch);
 	free(t);
 	return ret;
 }
@@ -1194,25 +1377,31 @@ void topics_close(struct topics *t)
 	loop_remove_hook(&t->shard->loop, topics_hook, t);
 	loop_timer_disarm(&t->shard->loop, &t->kick);
 
-	/* A view still being broadcast may be read by a peer that has not answered: it
-	 * is left allocated rather than freed under it. */
-	struct topic_view *keep = NULL;
-	if (t->active) {
-		if (t->bcast_acks_pending > 0) {
-			keep = t->bcast_view;
-			LOG_WARN("topics: stopping while %u shard(s) had not acknowledged topic "
-				 "'%s'; leaving its view allocated",
-				 t->bcast_acks_pending, keep->name);
-		} else if (t->bcast_owned) {
-			free(t->bcast_view);
+	/* The batch still being broadcast may be read by a peer that has not answered:
+	 * it is left allocated, with its views, rather than freed under it. Its records
+	 * are ours (peers never see them again without a reply). */
+	bool keep = false;
+	if (t->bcast_active) {
+		struct topics_batch *b = t->batch;
+		keep = t->bcast_acks_pending > 0;
+		if (keep)
+			LOG_WARN(
+			    "topics: stopping while %u shard(s) had not acknowledged a batch of "
+			    "%u change(s); leaving it allocated",
+			    t->bcast_acks_pending, b->count);
+		for (uint32_t i = 0; i < b->count; i++) {
+			if (!keep && b->entries[i].owned)
+				free(b->entries[i].view);
+			free(b->entries[i].req);
 		}
-		free(t->active);
 	}
 	topics_free_queue(t->send_head);
 	topics_free_queue(t->work_head);
 	for (uint32_t i = 0; i < t->view_count; i++)
-		if (t->views[i] != keep)
+		if (!keep || !t->views[i]->bcast_entry)
 			free(t->views[i]);
+	if (!keep)
+		free(t->batch);
 	free(t->views);
 	free(t->names);
 	free(t->pids);

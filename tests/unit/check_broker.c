@@ -10,7 +10,10 @@
  * meta's placement, and registered in its owners' shard logs; auto-create takes
  * num.partitions; creates of one name racing from every shard: exactly one wins; a
  * burst of creates from one shard asked while the mesh window to shard 0 is full (so
- * they wait in the asker's queue and are retried); add partitions, configs (their retention
+ * they wait in the asker's queue and are retried); thousands of creates asked at once
+ * from every shard, with names raced between them, group-committed by shard 0 in far
+ * fewer journal writes than changes, each answered only once in every table, and all
+ * back after a restart; add partitions, configs (their retention
  * reaching the shard log, removed configs falling back to the broker default), delete (ids
  * unreachable, never reused); expired data removed by the retention timer; a stop and
  * a start on the same data directory: topics, ids, placement, configs and appended
@@ -26,7 +29,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,8 +60,16 @@
 #define TEST_WAIT_MS 20000
 /* Partitions a test topic has at most (inspect copies this many). */
 #define TEST_PARTITIONS_MAX 16u
-/* Creates in the burst case; each costs shard 0 a journal fdatasync. */
+/* Creates in the burst case. */
 #define TEST_BURST 200u
+/* Creates each shard asks for at once in the group-commit case, and names every shard
+ * asks for (one wins each). */
+#define TEST_MANY     1500u
+#define TEST_MANY_DUP 100u
+_Static_assert((TEST_MANY + TEST_MANY_DUP) / 16 >= TEST_MANY_DUP, "every dup name is asked");
+/* The same in the failed-write case. */
+#define TEST_DOOMED	80u
+#define TEST_DOOMED_DUP 5u
 /* Pings that fill the mesh window to shard 0 before the burst: one more than it takes. */
 #define TEST_PINGS_MAX (LIMITS_RING_SLOTS / 2 + 1)
 
@@ -79,6 +92,7 @@ enum cmd_kind {
 	CMD_BURST,
 	CMD_RETENTION_RUNS,
 	CMD_STATS,
+	CMD_MANY,
 };
 
 /* What one shard sees of a topic. */
@@ -125,6 +139,11 @@ struct cmd {
 	struct shardlog *log;	   /* read: the log it runs on */
 	uint32_t burst_answered;   /* burst: callbacks run */
 	uint32_t burst_ok;	   /* burst: of them, status 0 */
+	uint32_t many_own;	   /* many: creates of this shard's own names */
+	uint32_t many_dup;	   /* many: creates of names every shard asks for */
+	uint32_t many_unseen;	   /* many: answered 0 before the table had the topic */
+	int many_error;		   /* many: an error expected for some answers */
+	uint32_t many_errors;	   /* many: answers with many_error */
 	struct shard_call *pings;  /* burst: the pings filling the mesh window */
 	uint32_t pings_sent;	   /* burst: pings sent */
 	uint32_t pings_replied;	   /* burst: their replies */
@@ -160,6 +179,18 @@ static void cmd_burst_done(void *ctx, int status, const struct topic_view *view)
 	c->burst_answered++;
 	c->burst_ok += status == 0 && view != NULL;
 	cmd_burst_check(c);
+}
+
+/* CMD_MANY: the answer to one create; its table must have the topic already. */
+static void cmd_many_done(void *ctx, int status, const struct topic_view *view)
+{
+	struct cmd *c = ctx;
+	c->burst_answered++;
+	c->burst_ok += status == 0 && view != NULL;
+	c->many_unseen += status == 0 && (!view || view->partition_count != 1);
+	c->many_errors += status != 0 && status == c->many_error && view == NULL;
+	if (c->burst_answered == c->many_own + c->many_dup)
+		cmd_finish(c);
 }
 
 static void cmd_ping_replied(struct shard_call *call, const struct ring_msg *reply)
@@ -294,6 +325,22 @@ static void probe_on_cmd(void *ctx, struct loop *loop, const struct io_uring_cqe
 	case CMD_STATS:
 		topics_stats(t, &c->stats);
 		cmd_finish(c);
+		return;
+	case CMD_MANY:
+		/* Own names and names every shard asks for, interleaved, all at once. */
+		for (uint32_t i = 0; i < c->many_own + c->many_dup; i++) {
+			char name[LIMITS_TOPIC_NAME_BYTES + 1];
+			if (i % 16 == 0 && i / 16 < c->many_dup)
+				snprintf(name, sizeof(name), "%.32s-dup-%u", c->name, i / 16);
+			else
+				snprintf(name, sizeof(name), "%.32s-%u-%u", c->name, shard->id, i);
+			int ret = topics_create(t, name, 1, NULL, 0, cmd_many_done, c);
+			if (ret < 0) {
+				c->immediate = ret;
+				cmd_finish(c);
+				return;
+			}
+		}
 		return;
 	case CMD_RETENTION_RUNS:
 		c->retention_runs = broker_of(shard)->retention_runs;
@@ -647,6 +694,137 @@ START_TEST(test_concurrent_creates_one_wins)
 }
 END_TEST
 
+/* Group commit: every shard asks for TEST_MANY creates of its own and TEST_MANY_DUP
+ * names every shard asks for, all at once. Each is answered once the topic is in the
+ * asker's table; exactly one create of each raced name wins; shard 0 journals them in
+ * far fewer writes than changes; every table has them all, and so has every table after
+ * a restart (they were durable when answered). */
+START_TEST(test_group_commit_many_creates)
+{
+	struct harness h = {0};
+	harness_dir(&h, "many");
+	harness_start(&h);
+	struct cmd *c = calloc(h.count, sizeof(*c));
+	ck_assert_ptr_nonnull(c);
+	struct cmd before = {.kind = CMD_STATS, .shard = 0};
+	run(&h, &before);
+	for (uint32_t s = 0; s < h.count; s++) {
+		c[s] = (struct cmd){
+		    .kind = CMD_MANY, .shard = s, .many_own = TEST_MANY, .many_dup = TEST_MANY_DUP};
+		snprintf(c[s].name, sizeof(c[s].name), "many");
+		post(&h, &c[s]);
+	}
+	uint32_t ok = 0;
+	for (uint32_t s = 0; s < h.count; s++) {
+		await(&c[s]);
+		ck_assert_int_eq(c[s].immediate, 0);
+		ck_assert_uint_eq(c[s].burst_answered, TEST_MANY + TEST_MANY_DUP);
+		ck_assert_uint_eq(c[s].many_unseen, 0);
+		ck_assert_uint_ge(c[s].burst_ok, TEST_MANY);
+		ok += c[s].burst_ok;
+	}
+	ck_assert_uint_eq(ok, TEST_MANY * h.count + TEST_MANY_DUP);
+	uint32_t total = (TEST_MANY + TEST_MANY_DUP) * h.count;
+	struct cmd stats = {.kind = CMD_STATS, .shard = 0};
+	run(&h, &stats);
+	uint64_t committed = stats.stats.committed - before.stats.committed;
+	uint64_t batches = stats.stats.batches - before.stats.batches;
+	ck_assert_uint_eq(committed, TEST_MANY * h.count + TEST_MANY_DUP);
+	ck_assert_uint_eq(stats.stats.refused - before.stats.refused, total - committed);
+	ck_assert_msg(batches * 10 <= total, "%llu journal writes for %u changes",
+		      (unsigned long long)batches, total);
+	ck_assert_uint_eq(stats.stats.queued, 0);
+	ck_assert_uint_eq(stats.stats.pending, 0);
+
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t s = 0; s < h.count; s++) {
+			struct inspect in;
+			inspect(&h, s, "many-dup-99", &in, NULL, 0);
+			ck_assert(in.found);
+			ck_assert_uint_eq(in.topic_count, TEST_MANY * h.count + TEST_MANY_DUP);
+			char name[64];
+			snprintf(name, sizeof(name), "many-%u-%u", h.count - 1, TEST_MANY + 1);
+			struct inspect first;
+			check_everywhere(&h, name, 1, &first);
+		}
+		if (round == 0) {
+			harness_stop(&h);
+			harness_start(&h);
+		}
+	}
+	free(c);
+	harness_end(&h);
+}
+END_TEST
+
+/* Group commit, when the journal write fails (the file-size limit, like a full disk):
+ * every change of the batch is answered with the write error, none is in any table, and
+ * the same names can be created once the disk takes writes again. */
+START_TEST(test_group_commit_failed_write)
+{
+	struct harness h = {0};
+	harness_dir(&h, "failed");
+	harness_start(&h);
+	ck_assert_int_eq(create(&h, 0, "kept", 2), 0);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", h.cfg.data_dir, META_JOURNAL_NAME);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit old, lim;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 64; /* the journal only: the segments are
+						 * preallocated */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct cmd *c = calloc(h.count, sizeof(*c));
+	ck_assert_ptr_nonnull(c);
+	for (uint32_t s = 0; s < h.count; s++) {
+		c[s] = (struct cmd){.kind = CMD_MANY,
+				    .shard = s,
+				    .many_own = TEST_DOOMED,
+				    .many_dup = TEST_DOOMED_DUP,
+				    .many_error = -EFBIG};
+		snprintf(c[s].name, sizeof(c[s].name), "doomed");
+		post(&h, &c[s]);
+	}
+	for (uint32_t s = 0; s < h.count; s++)
+		await(&c[s]);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	for (uint32_t s = 0; s < h.count; s++) {
+		ck_assert_int_eq(c[s].immediate, 0);
+		ck_assert_uint_eq(c[s].burst_ok, 0);
+		/* All of them: a refused duplicate rests on a create that was undone. */
+		ck_assert_uint_eq(c[s].many_errors, TEST_DOOMED + TEST_DOOMED_DUP);
+	}
+	for (uint32_t s = 0; s < h.count; s++) {
+		struct inspect in;
+		inspect(&h, s, "doomed-dup-0", &in, NULL, 0);
+		ck_assert(!in.found);
+		ck_assert_uint_eq(in.topic_count, 1);
+	}
+	/* The disk takes writes again: the same names now go through. */
+	for (uint32_t s = 0; s < h.count; s++) {
+		c[s].many_error = 0;
+		c[s].burst_answered = c[s].burst_ok = c[s].many_errors = 0;
+		post(&h, &c[s]);
+	}
+	uint32_t ok = 0;
+	for (uint32_t s = 0; s < h.count; s++) {
+		await(&c[s]);
+		ck_assert_uint_eq(c[s].many_unseen, 0);
+		ok += c[s].burst_ok;
+	}
+	ck_assert_uint_eq(ok, TEST_DOOMED * h.count + TEST_DOOMED_DUP);
+	struct inspect first;
+	check_everywhere(&h, "doomed-dup-0", 1, &first);
+	ck_assert_uint_eq(first.topic_count, 1 + TEST_DOOMED * h.count + TEST_DOOMED_DUP);
+	free(c);
+	harness_end(&h);
+}
+END_TEST
+
 START_TEST(test_add_partitions_and_delete)
 {
 	struct harness h = {0};
@@ -946,6 +1124,8 @@ int main(void)
 	Suite *s = suite_create("broker");
 	unit_add_case(s, "create_visible_everywhere", test_create_visible_everywhere, 0, skip);
 	unit_add_case(s, "concurrent_creates_one_wins", test_concurrent_creates_one_wins, 0, skip);
+	unit_add_case(s, "group_commit_many_creates", test_group_commit_many_creates, 0, skip);
+	unit_add_case(s, "group_commit_failed_write", test_group_commit_failed_write, 0, skip);
 	unit_add_case(s, "add_partitions_and_delete", test_add_partitions_and_delete, 0, skip);
 	unit_add_case(s, "configs_reach_the_log", test_configs_reach_the_log, 0, skip);
 	unit_add_case(s, "restart_keeps_topics_and_data", test_restart_keeps_topics_and_data, 0,

@@ -8,7 +8,15 @@
  * and survives a reopen; Kafka's topic-name rule; the placement formula and its
  * persistence across a change of shard count (and the refusal when a stored shard is
  * gone); producer ids that only grow across restarts; the error codes of every change;
- * a write that fails half-way (RLIMIT_FSIZE) leaves no trace. Nothing here needs more
+ * a write that fails half-way (RLIMIT_FSIZE) leaves no trace. Group commit
+ * (meta_batch_*): a batch of creates, deletes, growths and configs, with changes that
+ * depend on earlier ones of the same batch, is one BATCH record and reopens identical
+ * (a batch of one is a plain record, an empty one writes nothing); a batch torn at any
+ * byte, or with a middle block that never reached the disk, is dropped whole at open
+ * (never taken for damage in the middle of the journal), while a bit flipped inside a
+ * batch followed by a later record fails the open; a batch whose write fails is undone
+ * in memory, with its ids not handed out again; a batch that would pass the record limit
+ * refuses the change (-ENOBUFS) and the next batch takes it. Nothing here needs more
  * than a writable temporary directory ($TMPDIR or /tmp).
  */
 #include "core/meta.h"
@@ -635,6 +643,269 @@ START_TEST(test_failed_append)
 }
 END_TEST
 
+/* --- group commit -------------------------------------------------------------------- */
+
+/* Type byte of the record at POS of the journal. */
+static int record_type_at(off_t pos)
+{
+	int fd = open(journal, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	unsigned char b = 0;
+	ck_assert_int_eq(pread(fd, &b, 1, pos + 8), 1);
+	close(fd);
+	return b;
+}
+
+static const struct meta_config_kv batch_configs[] = {
+    {"retention.ms", "1000"},
+    {"cleanup.policy", "compact"},
+};
+
+/* In an open batch on M: 40 creates, then changes that rest on them. */
+static void batch_of_changes(struct meta *m)
+{
+	char name[32];
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "b%02d", i);
+		ck_assert_int_eq(meta_create_topic(m, name, 1 + i % 3, i % 5 ? NULL : batch_configs,
+						   i % 5 ? 0 : 2, NULL),
+				 0);
+	}
+	/* Each sees the ones before it. */
+	ck_assert_int_eq(meta_create_topic(m, "b07", 1, NULL, 0, NULL), -EEXIST);
+	ck_assert_int_eq(meta_delete_topic(m, "b03"), 0);
+	ck_assert_int_eq(meta_delete_topic(m, "b03"), -ENOENT);
+	ck_assert_int_eq(meta_create_topic(m, "b03", 4, NULL, 0, NULL), 0); /* new ids */
+	ck_assert_int_eq(meta_add_partitions(m, "b10", 7), 0);
+	ck_assert_int_eq(meta_set_topic_config(m, "b11", "retention.bytes", "12345"), 0);
+	ck_assert_int_eq(meta_set_topic_config(m, "b00", "retention.ms", NULL), 0);
+	ck_assert_int_eq(meta_compact(m), -EBUSY);
+	ck_assert(meta_sanity(m));
+}
+
+START_TEST(test_batch_roundtrip)
+{
+	make_dir();
+	struct meta *m = open_ok(3);
+	create_ok(m, "plain", 2);
+	off_t start = file_size(journal);
+
+	/* Nothing to write: nothing written. */
+	meta_batch_begin(m);
+	ck_assert(meta_batching(m));
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	ck_assert(!meta_batching(m));
+	ck_assert_int_eq(file_size(journal), start);
+
+	/* One change: its own record, as without a batch. */
+	meta_batch_begin(m);
+	ck_assert_int_eq(meta_create_topic(m, "single", 3, NULL, 0, NULL), 0);
+	ck_assert_int_eq(file_size(journal), start); /* not written before the end */
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	ck_assert_int_eq(record_type_at(start), 3); /* TOPIC */
+	start = file_size(journal);
+
+	meta_batch_begin(m);
+	batch_of_changes(m);
+	ck_assert_int_eq(file_size(journal), start);
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	ck_assert_int_eq(record_type_at(start), 8); /* one BATCH record for all of them */
+	ck_assert_uint_eq(meta_journal_bytes(m), (uint64_t)file_size(journal));
+	ck_assert_uint_eq(meta_topic_count(m), 42);
+	ck_assert_str_eq(meta_topic_config(meta_find_topic(m, "b11"), "retention.bytes"), "12345");
+	ck_assert_ptr_null(meta_topic_config(meta_find_topic(m, "b00"), "retention.ms"));
+	ck_assert_uint_eq(meta_find_topic(m, "b10")->partition_count, 7);
+	char *before = dump(m);
+	meta_close(m);
+
+	m = open_ok(3);
+	assert_same(m, before);
+	/* A batch after the reopen, and compaction still works after batches. */
+	meta_batch_begin(m);
+	ck_assert_int_eq(meta_create_topic(m, "later", 1, NULL, 0, NULL), 0);
+	ck_assert_int_eq(meta_create_topic(m, "later2", 1, NULL, 0, NULL), 0);
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	free(before);
+	before = dump(m);
+	ck_assert_int_eq(meta_compact(m), 0);
+	meta_close(m);
+	m = open_ok(3);
+	assert_same(m, before);
+	meta_close(m);
+	free(before);
+	remove_dir();
+}
+END_TEST
+
+/* Two plain creates, then a batch of 20; returns the batch's offset, *BEFORE the state
+ * without it. */
+static off_t two_then_batch(char **before)
+{
+	struct meta *m = open_ok(1);
+	create_ok(m, "p0", 1);
+	create_ok(m, "p1", 2);
+	*before = dump(m);
+	off_t at = file_size(journal);
+	meta_batch_begin(m);
+	char name[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "torn%02d", i);
+		ck_assert_int_eq(meta_create_topic(m, name, 3, NULL, 0, NULL), 0);
+	}
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	meta_close(m);
+	return at;
+}
+
+/* The journal reopens as BEFORE, cut back to AT, and appends go on from there. */
+static void assert_batch_dropped(const char *before, off_t at)
+{
+	struct meta *m = open_ok(1);
+	assert_same(m, before);
+	ck_assert_int_eq(file_size(journal), at);
+	create_ok(m, "after-cut", 1);
+	meta_close(m);
+	m = open_ok(1);
+	ck_assert_ptr_nonnull(meta_find_topic(m, "after-cut"));
+	ck_assert_ptr_null(meta_find_topic(m, "torn00"));
+	meta_close(m);
+}
+
+START_TEST(test_batch_torn)
+{
+	/* Cut at every 37th byte of the batch record, and in its header. */
+	char *before;
+	make_dir();
+	off_t at = two_then_batch(&before);
+	off_t size = file_size(journal);
+	remove_dir();
+	free(before);
+	ck_assert_int_gt(size - at, 200);
+	for (off_t cut = at + 1; cut < size; cut += cut < at + 12 ? 1 : 37) {
+		make_dir();
+		ck_assert_int_eq(two_then_batch(&before), at);
+		truncate_to(cut);
+		assert_batch_dropped(before, at);
+		free(before);
+		remove_dir();
+	}
+
+	/* The whole length reached the disk but a middle block of it did not (zeros, as a
+	 * block allocated and never written reads): the inner records are not taken for
+	 * valid records after a damaged one. */
+	make_dir();
+	at = two_then_batch(&before);
+	int fd = open(journal, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	char zeros[64] = {0};
+	ck_assert_int_eq(pwrite(fd, zeros, sizeof(zeros), at + (size - at) / 2), sizeof(zeros));
+	close(fd);
+	assert_batch_dropped(before, at);
+	free(before);
+	remove_dir();
+
+	/* A bit flipped inside a batch that a later record follows: damage in the middle,
+	 * the open fails naming the batch's position. */
+	make_dir();
+	at = two_then_batch(&before);
+	free(before);
+	struct meta *m = open_ok(1);
+	create_ok(m, "follows", 1);
+	meta_close(m);
+	flip_bit(at + (size - at) / 2, 4);
+	char err[512], want[64];
+	ck_assert_int_eq(open_fails(1, err, sizeof(err)), -EBADMSG);
+	snprintf(want, sizeof(want), "at byte %lld", (long long)at);
+	ck_assert_msg(strstr(err, want), "error '%s' should name '%s'", err, want);
+	remove_dir();
+}
+END_TEST
+
+/* A batch whose write fails: every change of it is undone, memory as before it. */
+START_TEST(test_batch_failed_write)
+{
+	make_dir();
+	struct meta *m = open_ok(2);
+	create_ok(m, "before", 3);
+	create_ok(m, "victim", 1);
+	char *before = dump(m);
+	uint32_t next_id = meta_next_partition_id(m);
+	off_t size = file_size(journal);
+
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit old, lim;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 100; /* room for part of the batch only */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	meta_batch_begin(m);
+	char name[32];
+	for (int i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "doomed-%d", i);
+		ck_assert_int_eq(meta_create_topic(m, name, 2, NULL, 0, NULL), 0);
+	}
+	ck_assert_int_eq(meta_delete_topic(m, "victim"), 0);
+	ck_assert_int_eq(meta_add_partitions(m, "before", 5), 0);
+	ck_assert_int_eq(meta_set_topic_config(m, "before", "retention.ms", "5"), 0);
+	uint32_t handed_out = meta_next_partition_id(m);
+	ck_assert_int_eq(meta_batch_end(m), -EFBIG);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+
+	ck_assert(meta_sanity(m));
+	/* The topics as before (the first line, next_partition_id, stays higher). */
+	char *now = dump(m);
+	ck_assert_str_eq(strchr(now, '\n'), strchr(before, '\n'));
+	free(now);
+	ck_assert_int_eq(file_size(journal), size);
+	ck_assert_ptr_null(meta_find_topic(m, "doomed-0"));
+	ck_assert_ptr_nonnull(meta_find_topic(m, "victim"));
+	ck_assert_uint_eq(meta_find_topic(m, "before")->partition_count, 3);
+	ck_assert_ptr_null(meta_topic_config(meta_find_topic(m, "before"), "retention.ms"));
+	/* Ids the failed batch handed out are not handed out again. */
+	ck_assert_uint_gt(handed_out, next_id);
+	const struct meta_topic *t = create_ok(m, "after", 1);
+	ck_assert_uint_ge(t->partitions[0].partition_id, handed_out);
+	meta_close(m);
+
+	m = open_ok(2);
+	ck_assert_uint_eq(meta_topic_count(m), 3);
+	ck_assert_ptr_nonnull(meta_find_topic(m, "victim"));
+	ck_assert_ptr_nonnull(meta_find_topic(m, "after"));
+	ck_assert_ptr_null(meta_find_topic(m, "doomed-0"));
+	meta_close(m);
+	free(before);
+	remove_dir();
+}
+END_TEST
+
+/* A batch ends at the record limit: the change that would pass it is refused, not made,
+ * and the next batch takes it. */
+START_TEST(test_batch_full)
+{
+	make_dir();
+	struct meta *m = open_ok(2);
+	uint32_t big = LIMITS_META_PARTITIONS_PER_TOPIC_MAX; /* a record of about 512 KiB */
+	meta_batch_begin(m);
+	ck_assert_int_eq(meta_create_topic(m, "big-1", big, NULL, 0, NULL), 0);
+	ck_assert_int_eq(meta_create_topic(m, "small", 1, NULL, 0, NULL), 0);
+	ck_assert_int_eq(meta_create_topic(m, "big-2", big, NULL, 0, NULL), -ENOBUFS);
+	ck_assert_ptr_null(meta_find_topic(m, "big-2"));
+	ck_assert(meta_sanity(m));
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	meta_batch_begin(m);
+	ck_assert_int_eq(meta_create_topic(m, "big-2", big, NULL, 0, NULL), 0);
+	ck_assert_int_eq(meta_batch_end(m), 0);
+	char *before = dump(m);
+	meta_close(m);
+	m = open_ok(2);
+	assert_same(m, before);
+	ck_assert_uint_eq(meta_topic_count(m), 3);
+	meta_close(m);
+	free(before);
+	remove_dir();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("meta");
@@ -653,6 +924,10 @@ int main(void)
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_failed_append);
+	tcase_add_test(tc, test_batch_roundtrip);
+	tcase_add_test(tc, test_batch_torn);
+	tcase_add_test(tc, test_batch_failed_write);
+	tcase_add_test(tc, test_batch_full);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
