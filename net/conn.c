@@ -1,9 +1,11 @@
 /*
  * net/conn.c: a connection's receive, send and close state machines on the shard's
  * io_uring (contract and invariants in net/conn.h). The receive side splits the bytes
- * of each multishot-recv buffer into frames, in place or through the stash; the send
- * side gathers answered slots in order into one sendmsg; every event handler ends in
- * conn_after, which is where the connection re-arms, sends, pauses or frees itself.
+ * of each multishot-recv buffer into frames, in place or through the stash, and reads
+ * the rest of a large frame with one direct recv into the stash; the send side gathers
+ * answered slots in order into one sendmsg; every event handler ends in conn_after,
+ * which is where the connection re-arms (multishot or direct), sends, pauses or frees
+ * itself.
  */
 #include "net/conn.h"
 
@@ -39,14 +41,34 @@ static struct io_uring_sqe *conn_sqe(struct conn *c)
 
 /* ---- receive ---- */
 
-static void conn_arm_recv(struct conn *c)
+/* Arms the recv into the ring's buffers: multishot when LEN is 0, else a single-shot one
+ * of at most LEN bytes (the size prefix of the next frame, in large-frame mode). */
+static void conn_arm_recv(struct conn *c, size_t len)
 {
 	struct io_uring_sqe *sqe = conn_sqe(c);
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (len)
+		io_uring_prep_recv(sqe, c->fd, NULL, len, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = SERVER_RECV_BGID;
 	io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_NET_RECV, conn_id(c)));
 	c->recv_armed = true;
+	c->recv_direct = false;
+	c->recv_cancelling = false;
+}
+
+/* Arms the single-shot recv of the LEN bytes that finish the frame at the stash's front,
+ * straight into the room reserved for them. MSG_WAITALL: the kernel completes it once all
+ * LEN bytes are there (or at end of file, an error or a cancel, with what it got). */
+static void conn_arm_direct(struct conn *c, size_t len)
+{
+	ASSERT(c->rx_end + len <= c->rx_cap && len <= UINT32_MAX);
+	struct io_uring_sqe *sqe = conn_sqe(c);
+	io_uring_prep_recv(sqe, c->fd, c->rx_buf + c->rx_end, len, MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_NET_RECV, conn_id(c)));
+	c->recv_armed = true;
+	c->recv_direct = true;
 	c->recv_cancelling = false;
 }
 
@@ -153,6 +175,26 @@ static int conn_stash_reserve(struct conn *c, size_t total)
 	if (!alone && s->stats.assembly_bytes + grow > s->assembly_budget)
 		return -ENOBUFS;
 	return conn_stash_resize(c, total);
+}
+
+/* The bytes the frame at C's stash's front still lacks when its room is reserved (a
+ * direct recv may read them), else 0; *TOTAL (may be NULL): the frame's bytes then. */
+static size_t conn_frame_rest(const struct conn *c, size_t *total_out)
+{
+	size_t have = c->rx_end - c->rx_start;
+	if (have < WIRE_SIZE_PREFIX_BYTES)
+		return 0;
+	uint32_t frame_len;
+	int ret = wire_frame_length(c->rx_buf + c->rx_start, have,
+				    (uint32_t)c->server->cfg->request_max_bytes, &frame_len);
+	if (ret != -EAGAIN)
+		return 0;
+	size_t total = WIRE_SIZE_PREFIX_BYTES + (size_t)frame_len;
+	if (c->rx_start + total > c->rx_cap)
+		return 0; /* no room yet: the budget said no */
+	if (total_out)
+		*total_out = total;
+	return total - have;
 }
 
 static void conn_pause(struct conn *c, unsigned why)
@@ -283,6 +325,16 @@ static void conn_rx_data(struct conn *c, const uint8_t *data, size_t len)
 		}
 		int ret = wire_frame_length(data + pos, left, max_bytes, &frame_len);
 		if (ret == -EAGAIN) {
+			/* Room for the whole frame first when its size is known, so its
+			 * bytes are copied once, not again by a growing stash (when the
+			 * budget says no, the append below takes what it must and the
+			 * drain pauses). */
+			if (frame_len &&
+			    conn_stash_reserve(c, WIRE_SIZE_PREFIX_BYTES + (size_t)frame_len) ==
+				-ENOMEM) {
+				conn_close(c, "out of memory for a request");
+				return;
+			}
 			if (conn_stash_append(c, data + pos, left) < 0)
 				conn_close(c, "out of memory for a request");
 			else
@@ -302,10 +354,39 @@ static void conn_rx_data(struct conn *c, const uint8_t *data, size_t len)
 	}
 }
 
+/* The completion of C's direct recv: the bytes are in the stash already. */
+static void conn_on_recv_direct(struct conn *c, const struct io_uring_cqe *cqe)
+{
+	struct server *s = c->server;
+	ASSERT(!(cqe->flags & (IORING_CQE_F_MORE | IORING_CQE_F_BUFFER)));
+	c->recv_armed = c->recv_direct = c->recv_cancelling = false;
+	if (c->state != CONN_OPEN)
+		return;
+	if (cqe->res > 0) {
+		ASSERT(c->rx_end + (size_t)cqe->res <= c->rx_cap);
+		s->stats.bytes_in += (uint64_t)cqe->res;
+		c->rx_end += (size_t)cqe->res;
+		conn_stash_drain(c); /* conn_after re-arms: direct again if it came short */
+	} else if (cqe->res == 0) {
+		s->stats.truncated_frames++; /* the stash's front frame is not whole */
+		conn_close(c, "closed by the client in the middle of a frame");
+	} else if (cqe->res != -ECANCELED) {
+		char why[96];
+		snprintf(why, sizeof(why), "receive failed: %s", strerror(-cqe->res));
+		conn_close(c, why);
+	}
+}
+
 void conn_on_recv(struct conn *c, const struct io_uring_cqe *cqe)
 {
 	struct server *s = c->server;
 	c->busy++;
+	if (c->recv_direct) {
+		conn_on_recv_direct(c, cqe);
+		c->busy--;
+		conn_after(c);
+		return;
+	}
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		if (cqe->res > 0 && c->state == CONN_OPEN) {
@@ -317,7 +398,7 @@ void conn_on_recv(struct conn *c, const struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		c->recv_armed = false;
 		c->recv_cancelling = false;
-		if (cqe->res == 0 && c->rx_end > c->rx_start) {
+		if (cqe->res == 0 && c->rx_end > c->rx_start && c->state == CONN_OPEN) {
 			/* A frame cut short by the client's close: bad input, counted. */
 			s->stats.truncated_frames++;
 			conn_close(c, "closed by the client in the middle of a frame");
@@ -515,7 +596,8 @@ void conn_open(struct conn *c, int fd)
 	ASSERT(c->state == CONN_FREE);
 	c->state = CONN_OPEN;
 	c->fd = fd;
-	c->recv_armed = c->recv_cancelling = c->send_inflight = false;
+	c->recv_armed = c->recv_direct = c->recv_cancelling = c->send_inflight = false;
+	c->recv_large = false;
 	c->pause = 0;
 	c->busy = 0;
 	c->head = c->count = c->waiting = 0;
@@ -523,7 +605,7 @@ void conn_open(struct conn *c, int fd)
 	c->rx_cap = c->rx_start = c->rx_end = 0;
 	c->wait_prev = c->wait_next = CONN_NONE;
 	c->requests = 0;
-	conn_arm_recv(c);
+	conn_arm_recv(c, 0);
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -590,7 +672,32 @@ static void conn_maybe_free(struct conn *c)
 	server_conn_release(c->server, c);
 }
 
-/* The end of every event of C: act on what the handlers did. */
+/* Arms C's next recv (C is OPEN, not paused, with no recv armed). A frame at the stash's
+ * front that lacks at least one receive buffer's worth (below that, switching receives
+ * costs more than the copy it saves) is read directly into its room, and the connection
+ * enters large-frame mode: from then on the next size prefix is read alone, so that the
+ * frame behind it goes directly into the stash too (all of it, when it is at least a
+ * receive buffer), until a smaller frame turns the multishot recv back on. */
+static void conn_rearm(struct conn *c)
+{
+	size_t total = 0, rest = conn_frame_rest(c, &total);
+	size_t have = c->rx_end - c->rx_start, large = c->server->buf_bytes;
+	if (rest && (rest >= large || (c->recv_large && total >= large))) {
+		c->recv_large = true;
+		conn_arm_direct(c, rest);
+	} else if (c->recv_large && !rest && have < WIRE_SIZE_PREFIX_BYTES) {
+		conn_arm_recv(c, WIRE_SIZE_PREFIX_BYTES - have);
+	} else {
+		c->recv_large = false;
+		conn_arm_recv(c, 0);
+	}
+}
+
+/* The end of every event of C: act on what the handlers did. A paused connection
+ * stops its multishot recv; a direct one reads only the frame's reserved room, so it is
+ * left to finish (a pause cannot begin while it is armed: the frame it completes is not
+ * whole, and its room is there). A large frame's rest is read directly: the multishot
+ * recv is cancelled first, and the direct recv armed once its last completion came. */
 static void conn_after(struct conn *c)
 {
 	if (c->busy)
@@ -604,11 +711,14 @@ static void conn_after(struct conn *c)
 		c->pause &= ~CONN_PAUSE_INFLIGHT;
 		conn_stash_drain(c);
 	}
-	if (c->state == CONN_OPEN) {
-		if (!c->pause && !c->recv_armed)
-			conn_arm_recv(c);
-		else if (c->pause && c->recv_armed && !c->recv_cancelling)
+	if (c->state == CONN_OPEN && !c->recv_direct) {
+		if (!c->recv_armed) {
+			if (!c->pause)
+				conn_rearm(c);
+		} else if (!c->recv_cancelling &&
+			   (c->pause || conn_frame_rest(c, NULL) >= c->server->buf_bytes)) {
 			conn_cancel_recv(c);
+		}
 	}
 	c->busy--;
 	conn_maybe_free(c);
@@ -619,6 +729,8 @@ bool conn_sanity(const struct conn *c)
 	if (c->state == CONN_FREE)
 		return c->fd == -1 && !c->recv_armed && !c->send_inflight;
 	if (c->rx_start > c->rx_end || c->rx_end > c->rx_cap || (!c->rx_buf) != (c->rx_cap == 0))
+		return false;
+	if (c->recv_direct && !c->recv_armed)
 		return false;
 	uint32_t waiting = 0, busy_slots = 0;
 	for (uint32_t i = 0; i < LIMITS_CONN_INFLIGHT_MAX; i++) {

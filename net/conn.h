@@ -9,10 +9,20 @@
  * split into frames (a 4-byte size, then a request; net/wire's wire_frame_length). A
  * frame that lies whole inside the buffer is handed to net/api in place; the bytes of
  * a frame that spans buffers (and whatever arrives while the connection may not
- * dispatch) are copied into the connection's stash, a heap buffer grown to hold the
- * whole frame within the shard's assembly budget. Either way the ring buffer goes back
- * to the kernel before the completion handler returns. A negative size or one above
- * socket.request.max.bytes closes the connection.
+ * dispatch) are copied into the connection's stash, a heap buffer sized for the whole
+ * frame (within the shard's assembly budget) as soon as its size prefix is there.
+ * Either way the ring buffer goes back to the kernel before the completion handler
+ * returns. A negative size or one above socket.request.max.bytes closes the connection.
+ *
+ * Large frames: once the stash holds room for a frame of which at least one receive
+ * buffer's worth of bytes is still to come, the connection cancels its multishot recv
+ * and, after its last completion, reads the rest of the frame with one single-shot
+ * IORING_OP_RECV (MSG_WAITALL) straight into the stash: those bytes are copied once, by
+ * the kernel, not a second time out of a ring buffer. The direct recv reads only the
+ * room already reserved, never past the frame. The connection then stays in large-frame
+ * mode: it reads the next size prefix alone (a 4-byte single-shot recv into a ring
+ * buffer), reserves the frame, reads its rest directly, and so on, until a frame smaller
+ * than a receive buffer turns the multishot recv back on.
  *
  * Order and backpressure: every frame takes the next of LIMITS_CONN_INFLIGHT_MAX slots
  * in request order; a handler answers its slot at once or later (conn_respond), and
@@ -106,6 +116,8 @@ _Static_assert(LIMITS_CONNECTIONS_PER_SHARD_MAX <= (1u << CONN_ID_INDEX_BITS),
  *    while OPEN, in request order; waiting counts those WAITING.
  *  - rx_start <= rx_end <= rx_cap; rx_buf is NULL exactly when rx_cap is 0, and the
  *    server's assembly_bytes counts rx_cap.
+ *  - recv_direct only while recv_armed; while it is, the stash is neither moved nor
+ *    freed (the kernel writes at rx_buf + rx_end), and its front frame is not whole.
  *  - (pause & CONN_PAUSE_BUDGET) exactly when the connection is on the server's budget
  *    wait list.
  *  - the connection returns to the free list only when not busy, with no recv armed,
@@ -117,8 +129,10 @@ struct conn {
 	uint32_t generation;	       /* bumped at every reuse of the position */
 	enum conn_state state;	       /* see above */
 	int fd;			       /* the socket, -1 when FREE */
-	bool recv_armed;	       /* a multishot recv is in the kernel (final CQE not seen) */
+	bool recv_armed;	       /* a recv is in the kernel (its final CQE not seen) */
+	bool recv_direct;	       /* that recv is the single-shot one into the stash */
 	bool recv_cancelling;	       /* a cancel of that recv was submitted */
+	bool recv_large;	       /* large-frame mode: size prefix alone, then direct rest */
 	bool send_inflight;	       /* a sendmsg is in the kernel */
 	uint8_t pause;		       /* CONN_PAUSE_* bits */
 	uint32_t busy;		       /* nesting depth of this connection's event handling */
@@ -158,7 +172,7 @@ static inline uint32_t conn_id_generation(uint64_t id)
  * server's table: arms the multishot recv. C becomes OPEN. */
 void conn_open(struct conn *c, int fd);
 
-/* A completion of C's multishot recv (LOOP_KIND_NET_RECV). */
+/* A completion of C's recv, multishot or direct (LOOP_KIND_NET_RECV). */
 void conn_on_recv(struct conn *c, const struct io_uring_cqe *cqe);
 
 /* A completion of C's sendmsg (LOOP_KIND_NET_SEND). */

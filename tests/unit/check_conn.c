@@ -9,8 +9,12 @@
  * out whole through short sends; a client that leaves with an answer outstanding frees
  * its table entry only once the answer came, and the slices are released; a full table
  * refuses the next connection; frames that do not fit the assembly budget wait for it
- * (the connection stops reading) and are served once it has room; stopping the layer
- * abandons deferred requests through their callback.
+ * (the connection stops reading) and are served once it has room; frames of about
+ * 1 MiB that span many receive buffers and arrive in odd pieces are assembled byte for
+ * byte (the rest of each read straight into the stash) and answered in order with a
+ * small frame behind them; a client that closes in the middle of a large frame is
+ * counted as a truncated frame and its stash given back; stopping the layer abandons
+ * deferred requests through their callback.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -502,6 +506,155 @@ START_TEST(test_frames_wait_for_the_assembly_budget)
 }
 END_TEST
 
+/* A large ApiVersions v1 frame into a new buffer (*LEN: its bytes): BODY_BYTES of a
+ * pattern that depends on SEED after the header, which the broker does not read. */
+static uint8_t *large_request(int32_t corr, size_t body_bytes, unsigned seed, size_t *len)
+{
+	uint8_t *req = malloc(body_bytes + 64);
+	ck_assert_ptr_nonnull(req);
+	*len = api_versions_request(req, 1, corr, body_bytes);
+	for (size_t i = 14; i < *len; i++)
+		req[i] = (uint8_t)(i * seed + (i >> 16) + 7);
+	return req;
+}
+
+struct stash_want {
+	struct conn *c;
+	size_t bytes;
+};
+
+/* The connection paused for slots with at least BYTES in its stash (a whole frame it
+ * may not dispatch yet). */
+static bool stash_holds(void *arg)
+{
+	struct stash_want *w = arg;
+	return (w->c->pause & CONN_PAUSE_INFLIGHT) && w->c->rx_end - w->c->rx_start >= w->bytes;
+}
+
+/* Sends the LEN bytes at BUF in pieces of the sizes in PIECES (cycled), turning the loop
+ * a little after each, so the broker sees them in as many reads. */
+static void send_in_pieces(struct client *cl, const uint8_t *buf, size_t len,
+			   const size_t *pieces, size_t piece_count)
+{
+	for (size_t at = 0, i = 0; at < len; i++) {
+		size_t n = pieces[i % piece_count];
+		if (n > len - at)
+			n = len - at;
+		client_send(cl, buf + at, n);
+		at += n;
+		pump(2);
+	}
+}
+
+/* Answers the oldest slot of C still WAITING (one that take_slots made: ApiVersions
+ * answers at once) with no response. */
+static void free_one_slot(struct conn *c)
+{
+	for (uint32_t i = 0; i < c->count; i++) {
+		uint32_t slot = (c->head + i) % LIMITS_CONN_INFLIGHT_MAX;
+		if (c->slots[slot].state == CONN_SLOT_WAITING) {
+			conn_respond_none(c, slot);
+			return;
+		}
+	}
+	ck_abort_msg("no slot to free");
+}
+
+START_TEST(test_large_frames_in_odd_pieces_are_byte_identical)
+{
+	/* Two frames of about 1 MiB (16 and more receive buffers each) and a small one. Every
+	 * slot is taken first, so that each large frame, once whole, stays in the stash
+	 * where the test compares it with what was sent; freeing a slot lets it go. */
+	size_t na, nb;
+	uint8_t *a = large_request(1, 1024 * 1024 + 12345, 131, &na);
+	uint8_t *b = large_request(2, 1024 * 1024 - 777, 89, &nb);
+	uint8_t small[64];
+	size_t nc = api_versions_request(small, 1, 3, 0);
+	struct client cl;
+	client_connect(&cl);
+	struct conn *c = the_conn();
+	take_slots(c, LIMITS_CONN_INFLIGHT_MAX);
+	static const size_t odd[] = {1, 2, 1, 5, 70001, 3, 131075, 1, 65536, 99991, 4093, 200003};
+	send_in_pieces(&cl, a, na, odd, sizeof(odd) / sizeof(odd[0]));
+	struct stash_want wa = {c, na};
+	ck_assert_msg(pump_until(stash_holds, &wa), "stash holds %zu of %zu bytes",
+		      c->rx_end - c->rx_start, na);
+	ck_assert_uint_eq(c->rx_end - c->rx_start, na);
+	ck_assert_msg(memcmp(c->rx_buf + c->rx_start, a, na) == 0, "frame A differs");
+	ck_assert(c->recv_large); /* its rest was read directly */
+	ck_assert_uint_le(c->rx_cap, na + 2 * 65536);
+
+	/* B arrives whole behind A, then the small frame C: the size prefix alone, B's rest
+	 * directly, and C through the multishot recv again. */
+	static const size_t odd_b[] = {3, 1, 262147, 7};
+	send_in_pieces(&cl, b, nb, odd_b, sizeof(odd_b) / sizeof(odd_b[0]));
+	client_send(&cl, small, nc);
+	free_one_slot(c); /* A is dispatched; B fills the slots again */
+	struct stash_want wb = {c, nb};
+	ck_assert_msg(pump_until(stash_holds, &wb), "stash holds %zu of %zu bytes",
+		      c->rx_end - c->rx_start, nb);
+	ck_assert_msg(memcmp(c->rx_buf + c->rx_start, b, nb) == 0, "frame B differs");
+	ck_assert_uint_eq(srv->stats.requests, 1);
+	while (c->count > 0 && c->waiting > 0)
+		free_one_slot(c);
+	client_wait(&cl, 4);
+	size_t at = 0;
+	for (int32_t corr = 1; corr <= 3; corr++) {
+		client_wait(&cl, at + 4);
+		size_t size = be32(cl.in + at);
+		client_wait(&cl, at + 4 + size);
+		ck_assert_uint_eq(be32(cl.in + at + 4), (uint32_t)corr);
+		ck_assert_uint_eq(cl.in[at + 8] << 8 | cl.in[at + 9], 0); /* no error */
+		at += 4 + size;
+	}
+	ck_assert_uint_eq(srv->stats.requests, 3);
+	ck_assert_uint_eq(srv->stats.bytes_in, na + nb + nc);
+	ck_assert(!c->recv_large); /* C turned the multishot recv back on */
+	pump(5);
+	ck_assert_uint_eq(srv->stats.assembly_bytes, 0);
+	ck_assert_uint_eq(srv->stats.truncated_frames, 0);
+	client_close(&cl);
+	free(a);
+	free(b);
+}
+END_TEST
+
+static bool reading_directly(void *arg)
+{
+	struct conn *c = arg;
+	return c->recv_direct;
+}
+
+START_TEST(test_close_in_the_middle_of_a_large_frame)
+{
+	size_t n;
+	uint8_t *req = large_request(9, 1024 * 1024, 7, &n);
+	struct client cl;
+	client_connect(&cl);
+	struct conn *c = the_conn();
+	client_send(&cl, req, 300 * 1024 + 17);
+	ck_assert(pump_until(reading_directly, c)); /* the rest is awaited in the stash */
+	ck_assert_uint_ge(srv->stats.assembly_bytes, n);
+	client_close(&cl);
+	ck_assert(pump_until(table_empty, NULL));
+	ck_assert_uint_eq(srv->stats.truncated_frames, 1);
+	ck_assert_uint_eq(srv->stats.requests, 0);
+	ck_assert_uint_eq(srv->stats.assembly_bytes, 0);
+	ck_assert_uint_eq(srv->stats.conns_closed, 1);
+	ck_assert_uint_eq(srv->stats.bytes_in, 300 * 1024 + 17);
+
+	/* A new connection on the same entry works, large frames included. */
+	client_connect(&cl);
+	c = the_conn();
+	client_send(&cl, req, n);
+	client_wait(&cl, 4);
+	client_wait(&cl, 4 + be32(cl.in));
+	ck_assert_uint_eq(be32(cl.in + 4), 9);
+	client_close(&cl);
+	free(req);
+}
+END_TEST
+
 static int abandoned;
 static void count_abandon(struct api_request *req)
 {
@@ -542,6 +695,9 @@ static Suite *conn_suite(void)
 	    {"client_gone_with_an_answer_outstanding", test_client_gone_with_an_answer_outstanding},
 	    {"full_table_refuses", test_full_table_refuses},
 	    {"frames_wait_for_the_assembly_budget", test_frames_wait_for_the_assembly_budget},
+	    {"large_frames_in_odd_pieces_are_byte_identical",
+	     test_large_frames_in_odd_pieces_are_byte_identical},
+	    {"close_in_the_middle_of_a_large_frame", test_close_in_the_middle_of_a_large_frame},
 	    {"stop_abandons_deferred_requests", test_stop_abandons_deferred_requests},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
