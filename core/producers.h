@@ -224,6 +224,7 @@ struct producers_op {
 	const uint8_t *batch;	   /* the bytes to append */
 	uint32_t len;		   /* their length */
 	uint8_t *copy;		   /* heap copy of the bytes while queued, or NULL */
+	uint32_t copy_cap;	   /* its size (it may come from the shard's cache) */
 	struct producers_op *next; /* in the log-backpressure FIFO */
 	struct producers_fwd *fwd; /* in flight to the owner */
 	bool stable;		   /* BATCH outlives the op (a peer's forwarded bytes) */
