@@ -1,8 +1,8 @@
 /*
  * core/shardlog.c: the shard log (contract and file formats in core/shardlog.h):
  * placement of frames in the staging ring, group commit from a before-wait hook and
- * from each write completion (one WRITE_FIXED at a time, a linked fdatasync when a
- * durable append waits, the next write overlapping the previous sync), frame CRCs
+ * from each write and sync completion (one WRITE_FIXED at a time, a linked fdatasync
+ * when a durable append waits, the next write waiting for that sync), frame CRCs
  * derived from the batch's own CRC, release of waiters in append order, high
  * watermarks, reads from the ring (pinned) or from disk (READ_FIXED into pool chunks,
  * frame CRC checked), the partition registry, segment roll-over, segment index files
@@ -87,10 +87,11 @@ struct shardlog_segment {
  * below it one pass of the crc32 instruction costs less than combining. */
 #define SHARDLOG_CRC_FOLD_MIN 1024u
 
-/* Syncs in flight at once: a write may start while the fdatasync of the previous one
- * runs (pipelining), so more than one can be in flight; past this many a write goes
- * without a linked sync and a later sync covers it. */
-#define SHARDLOG_SYNCS_INFLIGHT_MAX 4u
+/* Syncs in flight at once. The device's cost is per fdatasync call, not per byte, so
+ * no write starts while a sync runs: staged bytes gather meanwhile and the next write
+ * and its linked sync cover all of them (fewer, larger write + sync cycles; measured
+ * faster than overlapping writes with up to 4 syncs, and than writing on with one). */
+#define SHARDLOG_SYNCS_INFLIGHT_MAX 1u
 
 /* One fdatasync in flight, linked to a write or alone. */
 struct shardlog_sync {
@@ -1074,11 +1075,11 @@ static bool sync_queue(struct shardlog *log, struct io_uring *ring,
  * next ring or segment boundary) rounded up to a block, with a linked fdatasync when a
  * durable append waits beyond what the syncs in flight cover; or a lone fdatasync of
  * what is written when only that is missing. Writes are one at a time (the next one
- * rewrites the partial tail block of the previous one), but a write may start while
- * the fdatasyncs of earlier writes run (up to SHARDLOG_SYNCS_INFLIGHT_MAX of them): a
- * sync covers every write completed before it started, so each waiter is released by
- * the first sync covering it. Runs as the before-wait hook and from the write
- * completion (the disk gets the next write at once).
+ * rewrites the partial tail block of the previous one) and none starts while a sync is
+ * in flight (SHARDLOG_SYNCS_INFLIGHT_MAX): a sync covers every write completed before
+ * it started, so each waiter is released by the first sync covering it. Runs as the
+ * before-wait hook and from the write and sync completions (the disk gets the next
+ * write at once).
  */
 static void shardlog_flush(void *ctx, struct loop *loop)
 {
@@ -1088,6 +1089,8 @@ static void shardlog_flush(void *ctx, struct loop *loop)
 	bool sync_mode = log->fsync == SHARDLOG_FSYNC_ALWAYS;
 	bool want_sync = sync_mode && log->durable_wanted > log->sync_issued_end;
 	bool want_write = !log->write_inflight && log->tail > log->written;
+	if (log->syncs_inflight > 0)
+		want_write = false; /* staged bytes gather for the next, larger write + sync */
 	if (!want_write && !want_sync)
 		return;
 	struct io_uring *ring = &loop->ring;

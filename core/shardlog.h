@@ -117,9 +117,9 @@
  *  - The append's callback fires, in append order, when the write completed; for a
  *    durable append with SHARDLOG_FSYNC_ALWAYS only after an fdatasync that started
  *    after that write completed has completed (acks=-1): the one linked to its write,
- *    or an earlier-finishing one covering it. Writes go one at a time, but the next
- *    write may run while the fdatasyncs of earlier ones do (pipelined group commit:
- *    the disk is not idle during a sync). With SHARDLOG_FSYNC_NEVER durable appends
+ *    or an earlier-finishing one covering it. Writes go one at a time and none starts
+ *    while an fdatasync runs (group commit: the appends staged meanwhile go in the
+ *    next, larger write and its one sync). With SHARDLOG_FSYNC_NEVER durable appends
  *    are released at write completion too.
  *  - A failed write or fdatasync (logged) puts the log in a failed state: every
  *    waiting callback gets the error, later appends return it (-EIO usually), reads of
