@@ -75,7 +75,7 @@ struct coord {
 	struct coord_op *queue_tail;
 	struct loop_timer retry;    /* retries the queue, or the replay */
 	struct loop_timer tick;	    /* groups_tick at groups_next_deadline */
-	struct loop_timer snapshot; /* every COORD_SNAPSHOT_INTERVAL_MS */
+	struct loop_timer snapshot; /* every snapshot_ms */
 	/* the replay */
 	uint32_t *load_ids; /* this shard's partitions of __consumer_offsets */
 	uint32_t load_count;
@@ -295,8 +295,7 @@ static void coord_queue_run(struct coord *c)
 			c->queue_tail = NULL;
 		if (ret < 0)
 			coord_op_fail(op);
-		else if (op->pending == 0 && op->appended == op->batch_count)
-			coord_op_finish(op); /* cannot happen: appends complete later */
+		/* else: every batch is with the log; coord_appended finishes OP */
 	}
 }
 
@@ -650,11 +649,11 @@ static void coord_load_done(struct coord *c)
 	struct groups_stats st;
 	groups_stats(c->groups, &st);
 	LOG_INFO("groups: replayed %" PRIu64 " offset records from %u partition(s): %u groups, "
-		 "%" PRIu64 " committed offsets%s",
-		 c->load_records, c->load_count, st.groups, st.offsets,
-		 c->load_bad_records ? " (some records did not parse and were skipped)" : "");
+		 "%" PRIu64 " committed offsets",
+		 c->load_records, c->load_count, st.groups, st.offsets);
 	if (c->load_bad_records)
-		LOG_WARN("groups: %" PRIu64 " offset records did not parse", c->load_bad_records);
+		LOG_WARN("groups: %" PRIu64 " offset records did not parse and were skipped",
+			 c->load_bad_records);
 	groups_tick(c->groups, coord_now_ms()); /* expire what expired while down */
 	coord_rearm_tick(c);
 }
