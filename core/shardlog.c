@@ -5,8 +5,9 @@
  * when a durable append waits, the next write waiting for that sync), frame CRCs
  * derived from the batch's own CRC, release of waiters in append order, high
  * watermarks, reads from the ring (pinned) or from disk (READ_FIXED into pool chunks,
- * frame CRC checked), the partition registry, segment roll-over, segment index files
- * (written at the roll, read back and rebuilt when needed at open), checkpoints,
+ * frame CRC checked), the partition registry, segment roll-over off the loop's path (a
+ * spare segment prepared ahead; index file and checkpoint through io_uring), segment
+ * index files (read back and rebuilt when needed at open), checkpoints,
  * recovery and retention. It does not validate batch CRCs on append (the Produce path
  * does) and does no compaction.
  *
@@ -101,6 +102,60 @@ struct shardlog_sync {
 	bool doomed;  /* its linked write came back short or failed: it will be canceled */
 };
 
+/* Where the next segment is prepared (spare_kick): once the tail passes 1/this of the
+ * last segment, so the roll-over finds it ready (a 1 GiB segment's preallocation and
+ * syncs take 1-3 ms here, its second half ~350 ms to write at full speed). */
+#define SHARDLOG_SPARE_AT_DIVISOR 2u
+/* Room for a file name the roll-over writes, and for its temp name. */
+#define SHARDLOG_META_NAME_BYTES 64u
+/* Values of LOOP_KIND_DISK_META completions: which operation it was. */
+#define SHARDLOG_META_OP_SPARE 1u	/* a step of the spare segment's preparation */
+#define SHARDLOG_META_OP_FILE_WRITE 2u	/* the write of a replaced file */
+#define SHARDLOG_META_OP_FILE 3u	/* its fsync, rename or directory fsync */
+
+/*
+ * The next segment file, created and preallocated ahead of the roll-over so that the
+ * loop never waits for it: the file is created in line (cheap), then FALLOCATE ->
+ * FSYNC -> FSYNC of the directory go linked through io_uring. Measured before: a
+ * roll-over done in line stalled its shard for 4-6 ms (fdatasync, index file,
+ * create + fallocate + two fsyncs, checkpoint), which showed in the end-to-end p99.9.
+ */
+struct shardlog_spare {
+	uint64_t start; /* its position: the end of the last segment */
+	uint64_t size;	/* its size */
+	int fd;		/* -1 when there is none */
+	int err;	/* first error of its preparation */
+	uint32_t ops;	/* its operations in flight */
+	bool ready;	/* preallocated and synced: the roll-over takes it */
+	bool failed;	/* its preparation failed: the roll-over creates the segment in
+			 * line (and reports why); the next one is prepared again */
+};
+
+/* Steps of the roll-over's bookkeeping (meta_kick). */
+enum shardlog_meta_phase {
+	META_IDLE,  /* nothing to do, or a checkpoint wanted and waiting for its sync */
+	META_INDEX, /* the index files of the closed segments below cover, one at a time */
+	META_CKPT,  /* the checkpoint covering cover */
+};
+
+/* The files a roll-over replaces (the closed segment's index file, the checkpoint),
+ * written off the loop's path, one at a time: NAME.tmp is created in line (cheap), then
+ * WRITE -> FSYNC -> RENAMEAT -> FSYNC of the directory go linked through io_uring (the
+ * steps of disk_write_atomic). */
+struct shardlog_meta {
+	enum shardlog_meta_phase phase;
+	bool want;     /* a checkpoint is due (a segment was closed) */
+	bool is_ckpt;  /* the file in flight is the checkpoint (else an index file) */
+	uint64_t cover; /* the position this round's checkpoint covers */
+	int fd;	       /* the file in flight's temp file, -1 when none */
+	uint8_t *buf;  /* its bytes (malloc'd) */
+	uint32_t len;  /* their length */
+	uint32_t ops;  /* its operations in flight */
+	int err;       /* the first error among them */
+	char name[SHARDLOG_META_NAME_BYTES]; /* its final name */
+	char tmp[SHARDLOG_META_NAME_BYTES];  /* its temp name */
+};
+
 /* One append waiting for its write (and maybe sync). */
 struct shardlog_waiter {
 	uint64_t end;		 /* position after its frame */
@@ -162,6 +217,8 @@ struct shardlog {
 					    * segment being written, maybe the next one's
 					    * first frames): its index file at the roll */
 	uint64_t seg_entries_from;	   /* seg_entries is complete from here on */
+	struct shardlog_spare spare;	   /* the next segment, prepared ahead */
+	struct shardlog_meta meta;	   /* index files and checkpoint after a roll-over */
 
 	struct shardlog_partition *parts; /* parts_max slots, parts_count used */
 	uint32_t parts_count;		  /* registered partitions */
@@ -406,15 +463,15 @@ static int segents_push(struct segents *se, const struct shardlog_index_entry *e
 	return 0;
 }
 
-/* Writes the index file of LOG's segment [START, START + SIZE) holding the COUNT
- * entries at V (position order), atomically. Returns 0 or a negative errno (logged). */
-static int segidx_write(struct shardlog *log, uint64_t start, uint64_t size,
-			const struct shardlog_index_entry *v, uint32_t count)
+/* The bytes of the index file of LOG's segment [START, START + SIZE) holding the COUNT
+ * entries at V (position order), malloc'd, *BYTES long; NULL when out of memory. */
+static uint8_t *segidx_build(const struct shardlog *log, uint64_t start, uint64_t size,
+			     const struct shardlog_index_entry *v, uint32_t count, size_t *bytes)
 {
-	size_t bytes = SHARDLOG_INDEX_HEADER_BYTES + (size_t)count * SHARDLOG_INDEX_ENTRY_BYTES;
-	uint8_t *buf = malloc(bytes);
+	*bytes = SHARDLOG_INDEX_HEADER_BYTES + (size_t)count * SHARDLOG_INDEX_ENTRY_BYTES;
+	uint8_t *buf = malloc(*bytes);
 	if (!buf)
-		return -ENOMEM;
+		return NULL;
 	uint8_t *p = buf + SHARDLOG_INDEX_HEADER_BYTES;
 	for (uint32_t i = 0; i < count; i++, p += SHARDLOG_INDEX_ENTRY_BYTES) {
 		put_u32(p, v[i].partition_id);
@@ -432,7 +489,19 @@ static int segidx_write(struct shardlog *log, uint64_t start, uint64_t size,
 	put_u64(buf + 24, size);
 	put_u32(buf + 32, count);
 	put_u32(buf + 36, 0);
-	put_u32(buf + 8, crc32c(0, buf + 12, bytes - 12));
+	put_u32(buf + 8, crc32c(0, buf + 12, *bytes - 12));
+	return buf;
+}
+
+/* Writes the index file of LOG's segment [START, START + SIZE) holding the COUNT
+ * entries at V (position order), atomically. Returns 0 or a negative errno (logged). */
+static int segidx_write(struct shardlog *log, uint64_t start, uint64_t size,
+			const struct shardlog_index_entry *v, uint32_t count)
+{
+	size_t bytes;
+	uint8_t *buf = segidx_build(log, start, size, v, count, &bytes);
+	if (!buf)
+		return -ENOMEM;
 	char name[SHARDLOG_SEGMENT_NAME_BYTES];
 	shardlog_index_name(name, start);
 	int ret = disk_write_atomic(log->dir_fd, name, buf, bytes);
@@ -444,6 +513,19 @@ static int segidx_write(struct shardlog *log, uint64_t start, uint64_t size,
 	}
 	log->stats.index_files_written++;
 	return 0;
+}
+
+/* Forgets the entries of seg_entries below POS, which is then complete from POS on. */
+static void segents_forget_below(struct shardlog *log, uint64_t pos)
+{
+	struct segents *se = &log->seg_entries;
+	uint32_t n = 0;
+	while (n < se->count && se->v[n].position < pos)
+		n++;
+	memmove(se->v, se->v + n, (se->count - n) * sizeof(*se->v));
+	se->count -= n;
+	if (pos > log->seg_entries_from)
+		log->seg_entries_from = pos;
 }
 
 /* Removes the index file of the segment starting at START (a missing one is fine).
@@ -748,19 +830,10 @@ static uint32_t entries_below(const struct index *ix, uint64_t c)
 	return lo;
 }
 
-int shardlog_checkpoint(struct shardlog *log)
+/* The bytes of a checkpoint covering C (every byte below C synced, every segment below
+ * it with its index file), malloc'd, *LEN long; NULL with *ERR set when it cannot be. */
+static uint8_t *ckpt_build(struct shardlog *log, uint64_t c, size_t *len, int *err)
 {
-	uint64_t c = ckpt_cover(log);
-	int ret = sync_below(log, c);
-	if (ret < 0) {
-		LOG_ERROR("shardlog: shard %u: fdatasync before the checkpoint failed: %s",
-			  log->shard_id, strerror(-ret));
-		return ret;
-	}
-	/* Every segment below C needs its index file: one that filled but was not rolled
-	 * yet (the write position at its very end) gets it now, from memory. */
-	if (c > log->seg_entries_from)
-		segidx_write_closed(log, c);
 	uint64_t bytes = CKPT_HEADER_BYTES + (uint64_t)CKPT_PARTITION_BYTES * log->parts_count;
 	uint64_t extra = log->hooks.save_bytes ? log->hooks.save_bytes(log->hooks.ctx) : 0;
 	bytes += extra;
@@ -768,11 +841,14 @@ int shardlog_checkpoint(struct shardlog *log)
 		LOG_ERROR("shardlog: shard %u: checkpoint of %" PRIu64 " bytes exceeds "
 			  "LIMITS_SHARDLOG_CHECKPOINT_BYTES_MAX; not written",
 			  log->shard_id, bytes);
-		return -EFBIG;
+		*err = -EFBIG;
+		return NULL;
 	}
 	uint8_t *buf = malloc(bytes);
-	if (!buf)
-		return -ENOMEM;
+	if (!buf) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	uint8_t *p = buf + CKPT_HEADER_BYTES;
 	for (uint32_t i = 0; i < log->parts_count; i++) {
 		const struct shardlog_partition *part = &log->parts[i];
@@ -799,6 +875,34 @@ int shardlog_checkpoint(struct shardlog *log)
 	put_u32(buf + 28, (uint32_t)extra);
 	put_u64(buf + 32, bytes);
 	put_u32(buf + 8, crc32c(0, buf + 12, bytes - 12));
+	*len = bytes;
+	return buf;
+}
+
+static bool meta_active(const struct shardlog *log)
+{
+	return log->meta.ops > 0 || log->meta.phase != META_IDLE;
+}
+
+int shardlog_checkpoint(struct shardlog *log)
+{
+	if (meta_active(log))
+		return -EBUSY; /* a roll-over's checkpoint is being written */
+	uint64_t c = ckpt_cover(log);
+	int ret = sync_below(log, c);
+	if (ret < 0) {
+		LOG_ERROR("shardlog: shard %u: fdatasync before the checkpoint failed: %s",
+			  log->shard_id, strerror(-ret));
+		return ret;
+	}
+	/* Every segment below C needs its index file: one that filled but was not rolled
+	 * yet (the write position at its very end) gets it now, from memory. */
+	if (c > log->seg_entries_from)
+		segidx_write_closed(log, c);
+	size_t bytes = 0;
+	uint8_t *buf = ckpt_build(log, c, &bytes, &ret);
+	if (!buf)
+		return ret;
 	ret = disk_write_atomic(log->dir_fd, SHARDLOG_CHECKPOINT_NAME, buf, bytes);
 	free(buf);
 	if (ret < 0) {
@@ -998,8 +1102,10 @@ out_free:
 /* ----------------------------------------------------------------------------------- */
 /* flush: group commit */
 
-/* Creates the segment starting at START (the end of the last one), after fdatasyncing
- * the one that is now full, then writes a checkpoint covering START. */
+/* Creates the segment starting at START (the end of the last one) in line, after
+ * fdatasyncing the one that is now full, and asks for the closed segment's index file
+ * and a checkpoint covering START (meta_kick). The first segment, and the fallback when
+ * the spare could not be prepared (spare_kick). */
 static int seg_roll(struct shardlog *log, uint64_t start)
 {
 	if (log->segment_count == LIMITS_SHARDLOG_SEGMENTS_MAX) {
@@ -1012,8 +1118,6 @@ static int seg_roll(struct shardlog *log, uint64_t start)
 	if (ret < 0)
 		return ret;
 	waiters_release(log);
-	/* The full segment's index file, from memory: O(its frames). */
-	segidx_write_closed(log, start);
 	char name[SHARDLOG_SEGMENT_NAME_BYTES];
 	shardlog_segment_name(name, start);
 	int fd = -1;
@@ -1032,8 +1136,261 @@ static int seg_roll(struct shardlog *log, uint64_t start)
 	    (struct shardlog_segment){.start = start, .size = log->segment_bytes, .fd = fd};
 	log->stats.segments_created++;
 	if (log->segment_count > 1)
-		(void)shardlog_checkpoint(log); /* logged; the previous one stays valid */
+		log->meta.want = true;
 	return 0;
+}
+
+/* ---- the roll-over off the loop's path: spare segment, index files, checkpoint ---- */
+
+static bool sync_queue(struct shardlog *log, struct io_uring *ring,
+		       const struct shardlog_segment *seg, uint64_t end);
+static void shardlog_flush(void *ctx, struct loop *loop);
+
+/* Starts preparing the next segment once the tail is past 1/SHARDLOG_SPARE_AT_DIVISOR of
+ * the last one and none is prepared (see struct shardlog_spare). */
+static void spare_kick(struct shardlog *log, struct io_uring *ring)
+{
+	struct shardlog_spare *sp = &log->spare;
+	if (sp->fd >= 0 || sp->failed || log->segment_count == 0 ||
+	    log->segment_count == LIMITS_SHARDLOG_SEGMENTS_MAX)
+		return;
+	const struct shardlog_segment *last = &log->segments[log->segment_count - 1];
+	if (log->tail < last->start + last->size / SHARDLOG_SPARE_AT_DIVISOR)
+		return;
+	uint64_t start = last->start + last->size;
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	shardlog_segment_name(name, start);
+	int fd = disk_segment_create(log->dir_fd, name);
+	if (fd < 0) {
+		LOG_WARN("shardlog: shard %u: cannot create the next segment %s/%s ahead: %s; "
+			 "the roll-over creates it",
+			 log->shard_id, log->dir_path, name, strerror(-fd));
+		sp->failed = true;
+		return;
+	}
+	if (io_uring_sq_space_left(ring) < 3)
+		io_uring_submit(ring); /* the three linked steps in one submit */
+	uint64_t udata = loop_udata(LOOP_KIND_DISK_META, SHARDLOG_META_OP_SPARE);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	io_uring_prep_fallocate(sqe, fd, 0, 0, log->segment_bytes);
+	io_uring_sqe_set_data64(sqe, udata);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_fsync(sqe, fd, 0);
+	io_uring_sqe_set_data64(sqe, udata);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_fsync(sqe, log->dir_fd, 0);
+	io_uring_sqe_set_data64(sqe, udata);
+	*sp = (struct shardlog_spare){
+	    .start = start, .size = log->segment_bytes, .fd = fd, .err = 0, .ops = 3};
+}
+
+/* The spare's last step came back. */
+static void spare_done(struct shardlog *log)
+{
+	struct shardlog_spare *sp = &log->spare;
+	if (sp->err == 0) {
+		sp->ready = true;
+		return;
+	}
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	shardlog_segment_name(name, sp->start);
+	LOG_WARN("shardlog: shard %u: cannot preallocate the next segment %s/%s ahead: %s; "
+		 "the roll-over creates it",
+		 log->shard_id, log->dir_path, name, strerror(-sp->err));
+	close(sp->fd);
+	unlinkat(log->dir_fd, name, 0);
+	sp->fd = -1;
+	sp->failed = true;
+}
+
+/* At the roll-over: makes the prepared spare the last segment and asks for the closed
+ * one's bookkeeping. False when no spare is ready. */
+static bool spare_adopt(struct shardlog *log)
+{
+	struct shardlog_spare *sp = &log->spare;
+	if (!sp->ready || log->segment_count == LIMITS_SHARDLOG_SEGMENTS_MAX)
+		return false;
+	ASSERT(sp->start == segs_end(log));
+	log->segments[log->segment_count++] =
+	    (struct shardlog_segment){.start = sp->start, .size = sp->size, .fd = sp->fd};
+	log->stats.segments_created++;
+	sp->fd = -1;
+	sp->ready = false;
+	log->meta.want = true;
+	return true;
+}
+
+/* Starts replacing NAME with the LEN bytes at BUF (taken over: freed when done) through
+ * io_uring. False when the temp file cannot be created (logged, BUF freed). */
+static bool meta_file_start(struct shardlog *log, struct io_uring *ring, const char *name,
+			    uint8_t *buf, size_t len, bool is_ckpt)
+{
+	struct shardlog_meta *m = &log->meta;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	int fd = disk_atomic_open_tmp(log->dir_fd, name, m->tmp, sizeof(m->tmp));
+	if (fd < 0) {
+		LOG_ERROR("shardlog: shard %u: cannot write %s/%s: %s", log->shard_id,
+			  log->dir_path, name, strerror(-fd));
+		free(buf);
+		return false;
+	}
+	m->fd = fd;
+	m->buf = buf;
+	m->len = (uint32_t)len;
+	m->err = 0;
+	m->is_ckpt = is_ckpt;
+	m->ops = 4;
+	if (io_uring_sq_space_left(ring) < 4)
+		io_uring_submit(ring); /* the four linked steps in one submit */
+	uint64_t udata = loop_udata(LOOP_KIND_DISK_META, SHARDLOG_META_OP_FILE);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	io_uring_prep_write(sqe, fd, buf, (unsigned)len, 0);
+	io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_DISK_META, SHARDLOG_META_OP_FILE_WRITE));
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_fsync(sqe, fd, 0);
+	io_uring_sqe_set_data64(sqe, udata);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_renameat(sqe, log->dir_fd, m->tmp, log->dir_fd, m->name, 0);
+	io_uring_sqe_set_data64(sqe, udata);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_fsync(sqe, log->dir_fd, 0);
+	io_uring_sqe_set_data64(sqe, udata);
+	return true;
+}
+
+/* Starts the index file of the next closed segment below meta.cover whose entries are
+ * all in memory, forgetting them; false when none is left. */
+static bool meta_index_next(struct shardlog *log, struct io_uring *ring)
+{
+	uint64_t upto = log->meta.cover;
+	struct segents *se = &log->seg_entries;
+	for (uint32_t i = 0; i < log->segment_count; i++) {
+		const struct shardlog_segment *s = &log->segments[i];
+		uint64_t end = s->start + s->size;
+		if (end > upto)
+			break;
+		if (s->start < log->seg_entries_from) {
+			/* Done already, or only partly in memory (recovery rebuilds its file). */
+			segents_forget_below(log, end);
+			continue;
+		}
+		uint32_t n = 0;
+		while (n < se->count && se->v[n].position < end)
+			n++;
+		size_t bytes;
+		uint8_t *buf = segidx_build(log, s->start, s->size, se->v, n, &bytes);
+		segents_forget_below(log, end);
+		char name[SHARDLOG_SEGMENT_NAME_BYTES];
+		shardlog_index_name(name, s->start);
+		if (!buf) {
+			LOG_ERROR("shardlog: shard %u: cannot write segment index %s/%s: %s",
+				  log->shard_id, log->dir_path, name, strerror(ENOMEM));
+			continue; /* derived: the next open rebuilds it */
+		}
+		if (meta_file_start(log, ring, name, buf, bytes, false))
+			return true;
+	}
+	segents_forget_below(log, upto);
+	return false;
+}
+
+/*
+ * The roll-over's bookkeeping, one step per call until something is in flight: once a
+ * segment is closed (meta.want), every byte below the new checkpoint's position is
+ * fdatasynced (the closed segment's tail, through the sync slot: no write starts
+ * meanwhile, so the next segment's syncs cover the log contiguously), then the closed
+ * segments' index files are written, then the checkpoint. Runs from the flush and
+ * from each completion of its own.
+ */
+static void meta_kick(struct shardlog *log, struct io_uring *ring)
+{
+	struct shardlog_meta *m = &log->meta;
+	if (log->failed || m->ops > 0)
+		return;
+	for (;;) {
+		switch (m->phase) {
+		case META_IDLE: {
+			if (!m->want)
+				return;
+			uint64_t c = ckpt_cover(log);
+			if (log->synced < c) {
+				if (log->syncs_inflight > 0)
+					return; /* its completion flushes, which kicks again */
+				struct shardlog_segment *seg = seg_find(log, c - 1);
+				ASSERT(seg && seg->start <= log->synced);
+				if (io_uring_sq_space_left(ring) < 1)
+					io_uring_submit(ring);
+				(void)sync_queue(log, ring, seg, c);
+				return;
+			}
+			m->want = false;
+			m->cover = c;
+			m->phase = META_INDEX;
+			break;
+		}
+		case META_INDEX:
+			if (meta_index_next(log, ring))
+				return;
+			m->phase = META_CKPT;
+			break;
+		case META_CKPT: {
+			m->phase = META_IDLE;
+			size_t len = 0;
+			int err = 0;
+			uint8_t *buf = ckpt_build(log, m->cover, &len, &err);
+			if (buf && meta_file_start(log, ring, SHARDLOG_CHECKPOINT_NAME, buf, len, true))
+				return;
+			break; /* logged; the previous checkpoint stays valid */
+		}
+		}
+	}
+}
+
+static void shardlog_on_meta(void *ctx, struct loop *loop, const struct io_uring_cqe *cqe)
+{
+	struct shardlog *log = ctx;
+	uint64_t op = loop_udata_value(cqe->user_data);
+	int res = cqe->res;
+	if (op == SHARDLOG_META_OP_SPARE) {
+		struct shardlog_spare *sp = &log->spare;
+		ASSERT(sp->ops > 0);
+		if (res < 0 && (sp->err == 0 || sp->err == -ECANCELED))
+			sp->err = res;
+		if (--sp->ops == 0) {
+			spare_done(log);
+			shardlog_flush(log, loop); /* a roll-over may wait for it */
+		}
+		return;
+	}
+	struct shardlog_meta *m = &log->meta;
+	ASSERT(m->ops > 0);
+	if (op == SHARDLOG_META_OP_FILE_WRITE && res >= 0 && (uint32_t)res != m->len)
+		res = -EIO; /* short: the rest of the chain comes back canceled */
+	if (res < 0 && (m->err == 0 || m->err == -ECANCELED))
+		m->err = res;
+	if (--m->ops > 0)
+		return;
+	close(m->fd);
+	m->fd = -1;
+	free(m->buf);
+	m->buf = NULL;
+	if (m->err < 0) {
+		/* The old file stays (an index file is rebuilt at open when missing; the
+		 * previous checkpoint stays valid). */
+		LOG_ERROR("shardlog: shard %u: cannot write %s/%s: %s", log->shard_id,
+			  log->dir_path, m->name, strerror(-m->err));
+		unlinkat(log->dir_fd, m->tmp, 0);
+	} else if (m->is_ckpt) {
+		log->stats.checkpoints++;
+	} else {
+		log->stats.index_files_written++;
+	}
+	shardlog_flush(log, loop); /* kicks the next step */
 }
 
 /* The largest end among the syncs in flight that will run, or synced. */
@@ -1086,6 +1443,9 @@ static void shardlog_flush(void *ctx, struct loop *loop)
 	struct shardlog *log = ctx;
 	if (log->failed)
 		return;
+	struct io_uring *ring = &loop->ring;
+	spare_kick(log, ring);
+	meta_kick(log, ring);
 	bool sync_mode = log->fsync == SHARDLOG_FSYNC_ALWAYS;
 	bool want_sync = sync_mode && log->durable_wanted > log->sync_issued_end;
 	bool want_write = !log->write_inflight && log->tail > log->written;
@@ -1093,7 +1453,6 @@ static void shardlog_flush(void *ctx, struct loop *loop)
 		want_write = false; /* staged bytes gather for the next, larger write + sync */
 	if (!want_write && !want_sync)
 		return;
-	struct io_uring *ring = &loop->ring;
 
 	if (!want_write) {
 		/* Everything staged is written or being written; a durable append waits
@@ -1111,10 +1470,19 @@ static void shardlog_flush(void *ctx, struct loop *loop)
 
 	uint64_t start = round_down(log->written, SHARDLOG_BLOCK_BYTES);
 	if (log->segment_count == 0 || log->written >= segs_end(log)) {
-		int ret = seg_roll(log, log->segment_count ? segs_end(log) : start);
-		if (ret < 0) {
-			shardlog_fail(log, ret, "segment roll-over");
-			return;
+		if (spare_adopt(log)) {
+			meta_kick(log, ring);
+			if (log->syncs_inflight > 0)
+				return; /* the closed segment's sync first; its completion flushes */
+		} else if (log->spare.ops > 0) {
+			return; /* the spare's completion flushes */
+		} else {
+			int ret = seg_roll(log, log->segment_count ? segs_end(log) : start);
+			if (ret < 0) {
+				shardlog_fail(log, ret, "segment roll-over");
+				return;
+			}
+			log->spare.failed = false; /* the next one is prepared ahead again */
 		}
 		if (log->sync_issued_end < log->synced)
 			log->sync_issued_end = log->synced;
@@ -1779,8 +2147,8 @@ int shardlog_enforce_retention(struct shardlog *log, int64_t now_ms)
 			break;
 		deletable++;
 	}
-	if (deletable == 0 || log->reads_inflight > 0)
-		return 0;
+	if (deletable == 0 || log->reads_inflight > 0 || meta_active(log))
+		return 0; /* (a roll-over's checkpoint in flight: the next check deletes) */
 	int ret = shardlog_checkpoint(log);
 	if (ret < 0)
 		return ret;
@@ -2487,6 +2855,11 @@ static void shardlog_free(struct shardlog *log)
 	if (log->parts)
 		for (uint32_t i = 0; i < log->parts_count; i++)
 			index_destroy(&log->parts[i].index);
+	if (log->spare.fd >= 0)
+		close(log->spare.fd);
+	if (log->meta.fd >= 0)
+		close(log->meta.fd);
+	free(log->meta.buf);
 	if (log->dir_fd >= 0)
 		close(log->dir_fd);
 	free(log->segments);
@@ -2540,6 +2913,8 @@ int shardlog_open(struct shardlog **out, const struct shardlog_options *opts,
 	if (!log)
 		return -ENOMEM;
 	log->dir_fd = -1;
+	log->spare.fd = -1;
+	log->meta.fd = -1;
 	log->shard_id = opts->shard_id;
 	log->segment_bytes = segment;
 	log->staging_bytes = staging;
@@ -2619,6 +2994,7 @@ int shardlog_open(struct shardlog **out, const struct shardlog_options *opts,
 	loop_on(log->loop, LOOP_KIND_DISK_WRITE, shardlog_on_write, log);
 	loop_on(log->loop, LOOP_KIND_DISK_SYNC, shardlog_on_sync, log);
 	loop_on(log->loop, LOOP_KIND_DISK_READ, shardlog_on_read, log);
+	loop_on(log->loop, LOOP_KIND_DISK_META, shardlog_on_meta, log);
 	*out = log;
 	return 0;
 
@@ -2630,7 +3006,9 @@ out_free:
 static bool drained(const struct shardlog *log)
 {
 	return !log->write_inflight && log->syncs_inflight == 0 && log->reads_inflight == 0 &&
-	       (log->failed || (log->written >= log->tail && log->w_head == log->w_tail));
+	       log->spare.ops == 0 && log->meta.ops == 0 &&
+	       (log->failed || (log->written >= log->tail && log->w_head == log->w_tail &&
+				!log->meta.want && log->meta.phase == META_IDLE));
 }
 
 int shardlog_drain(struct shardlog *log)
@@ -2642,7 +3020,8 @@ int shardlog_drain(struct shardlog *log)
 		if (drained(log))
 			return log->failed;
 		shardlog_flush(log, log->loop);
-		if (!log->write_inflight && log->syncs_inflight == 0 && log->reads_inflight == 0) {
+		if (!log->write_inflight && log->syncs_inflight == 0 && log->reads_inflight == 0 &&
+		    log->spare.ops == 0 && log->meta.ops == 0) {
 			/* Nothing in flight and nothing to submit: only a failure gets here. */
 			ASSERT(log->failed || drained(log));
 			continue;
@@ -2657,6 +3036,15 @@ int shardlog_close(struct shardlog *log)
 {
 	int ret = shardlog_drain(log);
 	ASSERT(log->pin_count == 0);
+	if (log->spare.fd >= 0 && log->spare.ops == 0) {
+		/* Prepared and not taken: the next open would find an empty last segment
+		 * (harmless, see recovery), but it is 1 GiB nobody asked for yet. */
+		char name[SHARDLOG_SEGMENT_NAME_BYTES];
+		shardlog_segment_name(name, log->spare.start);
+		close(log->spare.fd);
+		log->spare.fd = -1;
+		(void)disk_unlink(log->dir_fd, name);
+	}
 	if (ret == 0 && !log->failed)
 		ret = sync_below(log, log->written);
 	if (ret == 0 && !log->failed)
@@ -2665,6 +3053,7 @@ int shardlog_close(struct shardlog *log)
 	loop_on(log->loop, LOOP_KIND_DISK_WRITE, shardlog_on_orphan, NULL);
 	loop_on(log->loop, LOOP_KIND_DISK_SYNC, shardlog_on_orphan, NULL);
 	loop_on(log->loop, LOOP_KIND_DISK_READ, shardlog_on_orphan, NULL);
+	loop_on(log->loop, LOOP_KIND_DISK_META, shardlog_on_orphan, NULL);
 	if (ret == 0)
 		LOG_INFO("shardlog: shard %u: closed %s at position %" PRIu64, log->shard_id,
 			 log->dir_path, log->tail);

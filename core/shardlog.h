@@ -102,12 +102,17 @@
  * at the cost of reading at most one segment. Damage inside older, checkpointed
  * segments is not looked for at open (as Kafka recovers only after its recovery
  * point) unless their index file must be rebuilt; sluice-logdump --verify finds it.
- * At a roll (a segment fills), on the shard thread: fdatasync of the full segment,
- * then its index file (from the entries the log keeps in memory for the segment being
- * written, 40 bytes per batch of that segment: O(one segment)), then the checkpoint
- * (O(partitions)); each file is temp file + fsync + rename + fsync dir. The checkpoint
- * is also written before retention deletes segments, by shardlog_checkpoint() and by
- * shardlog_close().
+ * The roll-over never blocks the shard thread: the next segment is created and
+ * preallocated ahead (once the tail is half-way through the last one: FALLOCATE, FSYNC,
+ * FSYNC of the directory through io_uring), and when a segment fills the log takes it
+ * at once; then, through io_uring and in this order: fdatasync of the full segment
+ * (no write starts meanwhile), its index file (from the entries the log keeps in memory
+ * for the segment being written, 40 bytes per batch of that segment: O(one segment)),
+ * then the checkpoint (O(partitions)); each file is temp file + WRITE + FSYNC +
+ * RENAMEAT + FSYNC of the directory. When the spare could not be prepared the roll-over
+ * creates the segment in line (and logs why). A prepared spare not taken is removed
+ * at close. The checkpoint is also written before retention deletes segments, by
+ * shardlog_checkpoint() and by shardlog_close().
  *
  * Durability and visibility of an append:
  *  - shardlog_append copies the frame into the staging ring and assigns offsets; the
@@ -547,8 +552,10 @@ int shardlog_enforce_retention(struct shardlog *log, int64_t now_ms);
 
 /*
  * Writes the checkpoint now (synchronously), covering up to the start of the segment
- * that holds the write position, after fdatasyncing what lies below it. Returns 0 or
- * a negative errno (logged; the previous checkpoint stays in place).
+ * that holds the write position, after fdatasyncing what lies below it. Returns 0,
+ * -EBUSY while a roll-over's checkpoint is being written (nothing done; retention then
+ * waits for its next check), or a negative errno (logged; the previous checkpoint
+ * stays in place).
  */
 int shardlog_checkpoint(struct shardlog *log);
 

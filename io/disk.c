@@ -153,13 +153,29 @@ int disk_file_size(int fd, uint64_t *size_bytes)
 	return 0;
 }
 
+/* Turns O_DIRECT on for F (NAME in DIR_FD) with F_SETFL: the kernel applies the same
+ * check there as at open, and this way a refusal cannot leave a file behind that we
+ * cannot tell whether we created. Logs a refusal (-EINVAL) once as an error. */
+static int direct_on(int dir_fd, const char *name, int f)
+{
+	int flags = fcntl(f, F_GETFL);
+	if (flags >= 0 && fcntl(f, F_SETFL, flags | O_DIRECT) == 0)
+		return 0;
+	int ret = -errno;
+	if (ret == -EINVAL) {
+		char dir[256];
+		LOG_ERROR("disk: %s/%s: the file system (%s) refuses O_DIRECT; put the "
+			  "data directory on ext4 or xfs",
+			  dir_path(dir_fd, dir, sizeof(dir)), name, fs_name(f));
+	}
+	return ret;
+}
+
 int disk_segment_open(int dir_fd, const char *name, uint64_t size_bytes, bool create, int *fd)
 {
 	bool created = false;
 	int ret;
-	/* Open without O_DIRECT, then turn it on with F_SETFL: the kernel applies the same
-	 * check there, and this way a refusal cannot leave a file behind that we cannot
-	 * tell whether we created. */
+	/* Opened without O_DIRECT, which direct_on turns on. */
 	int f = -1;
 	if (create) {
 		f = openat(dir_fd, name, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
@@ -173,17 +189,9 @@ int disk_segment_open(int dir_fd, const char *name, uint64_t size_bytes, bool cr
 		if (f < 0)
 			return -errno;
 	}
-	int flags = fcntl(f, F_GETFL);
-	if (flags < 0 || fcntl(f, F_SETFL, flags | O_DIRECT) != 0) {
-		ret = -errno;
-		if (ret == -EINVAL) {
-			char dir[256];
-			LOG_ERROR("disk: %s/%s: the file system (%s) refuses O_DIRECT; put the "
-				  "data directory on ext4 or xfs",
-				  dir_path(dir_fd, dir, sizeof(dir)), name, fs_name(f));
-		}
+	ret = direct_on(dir_fd, name, f);
+	if (ret < 0)
 		goto out_close;
-	}
 	if (create) {
 		uint64_t have = 0;
 		ret = disk_file_size(f, &have);
@@ -215,6 +223,20 @@ out_close:
 	if (created)
 		unlinkat(dir_fd, name, 0);
 	return ret;
+}
+
+int disk_segment_create(int dir_fd, const char *name)
+{
+	int f = openat(dir_fd, name, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+	if (f < 0)
+		return -errno;
+	int ret = direct_on(dir_fd, name, f);
+	if (ret < 0) {
+		close(f);
+		unlinkat(dir_fd, name, 0);
+		return ret;
+	}
+	return f;
 }
 
 int disk_pread_all(int fd, void *buf, size_t len, uint64_t pos)
@@ -255,19 +277,24 @@ int disk_pwrite_all(int fd, const void *buf, size_t len, uint64_t pos)
 	return 0;
 }
 
-int disk_write_atomic(int dir_fd, const char *name, const void *buf, size_t len)
+int disk_atomic_open_tmp(int dir_fd, const char *name, char *tmp, size_t tmp_len)
 {
-	char tmp[NAME_MAX + 1];
 	size_t n = strlen(name);
-	if (n + sizeof(DISK_TMP_SUFFIX) - 1 > NAME_MAX)
+	if (n + sizeof(DISK_TMP_SUFFIX) > tmp_len || n + sizeof(DISK_TMP_SUFFIX) - 1 > NAME_MAX)
 		return -ENAMETOOLONG;
 	memcpy(tmp, name, n);
 	memcpy(tmp + n, DISK_TMP_SUFFIX, sizeof(DISK_TMP_SUFFIX));
-
-	int ret;
 	int f = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	return f < 0 ? -errno : f;
+}
+
+int disk_write_atomic(int dir_fd, const char *name, const void *buf, size_t len)
+{
+	char tmp[NAME_MAX + 1];
+	int ret;
+	int f = disk_atomic_open_tmp(dir_fd, name, tmp, sizeof(tmp));
 	if (f < 0)
-		return -errno;
+		return f;
 	ret = disk_pwrite_all(f, buf, len, 0);
 	if (ret < 0)
 		goto out_unlink;

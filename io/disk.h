@@ -59,6 +59,18 @@ int disk_segment_open(int dir_fd, const char *name, uint64_t size_bytes, bool cr
  * NAME.tmp would exceed NAME_MAX, or the kernel's error. */
 int disk_write_atomic(int dir_fd, const char *name, const void *buf, size_t len);
 
+/* The first step of disk_write_atomic for callers that do the rest through io_uring
+ * (write, fsync, rename, fsync the directory, linked): writes NAME.tmp into TMP (of
+ * TMP_LEN bytes) and opens it in DIR_FD created or truncated (mode 0644, O_WRONLY).
+ * Returns the descriptor, or -ENAMETOOLONG or the kernel's error. */
+int disk_atomic_open_tmp(int dir_fd, const char *name, char *tmp, size_t tmp_len);
+
+/* Creates the new, empty file NAME in DIR_FD (O_EXCL: -EEXIST when it exists) and
+ * opens it read-write with O_DIRECT for a segment whose preallocation and syncs the
+ * caller does (through io_uring). On failure the file is removed again. Returns the
+ * descriptor or a negative errno (-EINVAL: the file system refuses O_DIRECT). */
+int disk_segment_create(int dir_fd, const char *name);
+
 /* Reads the whole file NAME in DIR_FD into a new malloc'd buffer *BUF of *LEN bytes,
  * plus one NUL byte after them (so text parsers may treat it as a string); free() it.
  * Returns 0, -ENOENT when missing, -EFBIG when the file holds more than MAX_BYTES,

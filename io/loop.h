@@ -35,6 +35,7 @@ enum loop_kind {
 	LOOP_KIND_NET_RECV = 8,	   /* a connection's multishot recv; value = net/conn id */
 	LOOP_KIND_NET_SEND = 9,	   /* a connection's sendmsg completed; value = net/conn id */
 	LOOP_KIND_NET_CANCEL = 10, /* a cancel the net layer asked for; nothing to do */
+	LOOP_KIND_DISK_META = 11,  /* a shard-log segment preparation or file replacement */
 	LOOP_KIND_COUNT
 };
 

@@ -21,7 +21,8 @@ static const unsigned uring_setup_modes[] = {
 };
 
 /* Opcodes sluice cannot work without: disk I/O through registered buffers, sockets,
- * timers, cancellation and the mesh wake-up. */
+ * timers, cancellation, the mesh wake-up, and the shard log's segment preparation and
+ * file replacement off the loop's path (FALLOCATE, WRITE, RENAMEAT). */
 static const struct {
 	int op;
 	const char *name;
@@ -31,6 +32,8 @@ static const struct {
 	{IORING_OP_SEND, "SEND"},             {IORING_OP_ACCEPT, "ACCEPT"},
 	{IORING_OP_TIMEOUT, "TIMEOUT"},       {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
 	{IORING_OP_CLOSE, "CLOSE"},           {IORING_OP_MSG_RING, "MSG_RING"},
+	{IORING_OP_FALLOCATE, "FALLOCATE"},   {IORING_OP_WRITE, "WRITE"},
+	{IORING_OP_RENAMEAT, "RENAMEAT"},
 };
 
 int uring_queue_init(struct io_uring *ring, unsigned entries, struct uring_features *features)

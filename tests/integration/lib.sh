@@ -39,15 +39,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port_base COUNT: prints a port P such that P..P+COUNT-1 are not listening now.
+# free_port_base COUNT: prints a port P such that no socket uses P..P+COUNT-1 now (any
+# state: a client's connection bound to a port makes listen() on it fail too). Ports
+# come from below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+# default), so a client connecting meanwhile cannot take them.
 free_port_base() {
 	count=$1
-	port=$((20000 + ($$ % 20000)))
+	low=20000
+	high=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$high" -gt $((low + 1000)) ] || high=32768
+	span=$((high - low - count))
+	port=$((low + ($$ % span)))
 	while :; do
 		busy=no
 		i=0
 		while [ $i -lt "$count" ]; do
-			if ss -Htln "sport = :$((port + i))" 2>/dev/null | grep -q .; then
+			if ss -Htan "sport = :$((port + i))" 2>/dev/null | grep -q .; then
 				busy=yes
 				break
 			fi
@@ -55,6 +62,7 @@ free_port_base() {
 		done
 		[ $busy = no ] && { echo "$port"; return; }
 		port=$((port + count))
+		[ $((port + count)) -lt "$high" ] || port=$low
 	done
 }
 
