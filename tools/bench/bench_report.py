@@ -314,6 +314,7 @@ def build_rows(m):
 
     fio = get("fio_write_1m", "mb_per_sec")
     fio_sync = get("fio_fdatasync_256k", "mb_per_sec")
+    fio_sync4 = get("fio_fdatasync_4m", "mb_per_sec")
     ip_default = get("iperf3_default", "mb_per_sec")
     ip_best_name, ip_best = None, None
     for n in ("iperf3_default", "iperf3_1m_2streams"):
@@ -336,6 +337,8 @@ def build_rows(m):
         name="fio_write_1m")
     row("fio seq write, 256 KiB + fdatasync each", fio_sync, "MB/s", "(fsync limit)",
         name="fio_fdatasync_256k")
+    row("fio seq write, 4 MiB + fdatasync each", fio_sync4, "MB/s", "(durable-append limit)",
+        name="fio_fdatasync_4m")
     row("iperf3 loopback, 1 stream, 128 KiB writes", ip_default, "MB/s", "(network limit)",
         name="iperf3_default")
     row("iperf3 loopback, 2 streams, 1 MiB writes", get("iperf3_1m_2streams", "mb_per_sec"),
@@ -366,8 +369,8 @@ def build_rows(m):
                 limit = pct(mb, ip_best) and "%s of %s" % (pct(mb, ip_best), ip_label)
                 goal = None
             else:
-                limit = pct(mb, fio) and "%s of fio, %s of fio fdatasync" % (
-                    pct(mb, fio), pct(mb, fio_sync))
+                limit = pct(mb, fio) and "%s of fio, %s of fio 4M+fdatasync" % (
+                    pct(mb, fio), pct(mb, fio_sync4))
                 goal = None
                 if size >= 1024:
                     goal = goal_text(None if mb is None or not fio else
