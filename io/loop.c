@@ -150,10 +150,15 @@ void loop_timer_disarm(struct loop *loop, struct loop_timer *t)
 
 int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms)
 {
+	return loop_timer_arm_ns(loop, t, delay_ms * 1000000u);
+}
+
+int loop_timer_arm_ns(struct loop *loop, struct loop_timer *t, uint64_t delay_ns)
+{
 	if (t->heap_index == LOOP_TIMER_IDLE && loop->timer_count == LIMITS_LOOP_TIMERS_MAX)
 		return -ENOSPC;
 	loop_timer_disarm(loop, t);
-	t->deadline_ns = loop_now_ns() + delay_ms * 1000000u;
+	t->deadline_ns = loop_now_ns() + delay_ns;
 	loop_heap_place(loop, t, loop->timer_count++);
 	loop_heap_up(loop, t->heap_index);
 	return 0;

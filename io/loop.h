@@ -145,6 +145,9 @@ void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *ctx);
  * LIMITS_LOOP_TIMERS_MAX timers are armed (T stays as it was). */
 int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);
 
+/* The same with the delay in nanoseconds (the wait's resolution is the kernel's). */
+int loop_timer_arm_ns(struct loop *loop, struct loop_timer *t, uint64_t delay_ns);
+
 /* Disarms T if armed; it will not fire. */
 void loop_timer_disarm(struct loop *loop, struct loop_timer *t);
 

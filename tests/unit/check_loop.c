@@ -136,6 +136,28 @@ START_TEST(test_timers_fire_in_deadline_order)
 }
 END_TEST
 
+/* A sub-millisecond timer fires no earlier than asked and before a 1 ms one armed at
+ * the same time: the deadline keeps nanoseconds. */
+START_TEST(test_timer_ns_resolution)
+{
+	fired_count = 0;
+	loop_timer_init(&timers[0], on_timer, NULL);
+	loop_timer_init(&timers[1], on_timer, NULL);
+	uint64_t t0 = loop_now_ns();
+	ck_assert_int_eq(loop_timer_arm(&loop, &timers[1], 1), 0);
+	ck_assert_int_eq(loop_timer_arm_ns(&loop, &timers[0], 200000), 0);
+	ck_assert_uint_ge(timers[0].deadline_ns, t0 + 200000);
+	ck_assert_uint_lt(timers[0].deadline_ns, timers[1].deadline_ns);
+	for (int turns = 0; fired_count < 1 && turns < 1000; turns++)
+		ck_assert_int_ge(loop_run_once(&loop, true), 0);
+	ck_assert_int_eq(fired_count, 1);
+	ck_assert_uint_ge(loop_now_ns(), t0 + 200000);
+	ck_assert(!loop_timer_armed(&timers[0]));
+	ck_assert(loop_timer_armed(&timers[1]));
+	loop_timer_disarm(&loop, &timers[1]);
+}
+END_TEST
+
 START_TEST(test_timer_capacity)
 {
 	struct loop_timer *many = calloc(LIMITS_LOOP_TIMERS_MAX + 1, sizeof(*many));
@@ -165,6 +187,7 @@ int main(void)
 	    {"hooks_order_and_removal", test_hooks_order_and_removal},
 	    {"msg_ring_to_self_dispatches_by_kind", test_msg_ring_to_self_dispatches_by_kind},
 	    {"timers_fire_in_deadline_order", test_timers_fire_in_deadline_order},
+	    {"timer_ns_resolution", test_timer_ns_resolution},
 	    {"timer_capacity", test_timer_capacity},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
