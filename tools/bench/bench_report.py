@@ -398,12 +398,21 @@ def build_rows(m):
         rate = m.get(n, {}).get("extra", {}).get("rate")
         label = "sluice-bench e2e 1 KiB acks=%s at %s msgs/s" % (
             acks, "{:,}".format(int(float(rate))) if rate else "?")
+        disk_p99 = get("fio_e2e_latency", "write_lat_p99_us") if acks == "1" else None
+        if disk_p99:
+            row("fio 512 KiB writes at that rate, a writer per shard, beside its network "
+                "traffic: write p99", disk_p99, "us", "(disk latency under that load)",
+                name="fio_e2e_latency")
         for field, pname in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")):
             goal = None
+            limit = None
+            v = get(n, field)
             if field == "p99_us":
-                v = get(n, field)
                 goal = goal_text(None if v is None else v <= GOAL_E2E_P99_US, "<= 2 ms")
-            row("%s %s" % (label, pname), get(n, field), "us", goal=goal, name=n)
+                if v is not None and disk_p99:
+                    limit = "%.1fx the disk's write p99 (a record waits for 1-2 writes)" % (
+                        v / disk_p99)
+            row("%s %s" % (label, pname), v, "us", limit, goal=goal, name=n)
 
     for acks in ("1", "-1"):
         n = "rdkafka_acks" + acks
