@@ -1146,6 +1146,16 @@ static bool sync_queue(struct shardlog *log, struct io_uring *ring,
 		       const struct shardlog_segment *seg, uint64_t end);
 static void shardlog_flush(void *ctx, struct loop *loop);
 
+/* Tags a prepared SQE of a roll-over chain with OP (SHARDLOG_META_OP_*) and links it to
+ * the next one unless it is the chain's last (room for the chain was made first). */
+static void meta_sqe_tag(struct io_uring_sqe *sqe, uint64_t op, bool link)
+{
+	ASSERT(sqe);
+	io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_DISK_META, op));
+	if (link)
+		sqe->flags |= IOSQE_IO_LINK;
+}
+
 /* Starts preparing the next segment once the tail is past 1/SHARDLOG_SPARE_AT_DIVISOR of
  * the last one and none is prepared (see struct shardlog_spare). */
 static void spare_kick(struct shardlog *log, struct io_uring *ring)
@@ -1170,18 +1180,15 @@ static void spare_kick(struct shardlog *log, struct io_uring *ring)
 	}
 	if (io_uring_sq_space_left(ring) < 3)
 		io_uring_submit(ring); /* the three linked steps in one submit */
-	uint64_t udata = loop_udata(LOOP_KIND_DISK_META, SHARDLOG_META_OP_SPARE);
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	io_uring_prep_fallocate(sqe, fd, 0, 0, log->segment_bytes);
-	io_uring_sqe_set_data64(sqe, udata);
-	sqe->flags |= IOSQE_IO_LINK;
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_SPARE, true);
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_fsync(sqe, fd, 0);
-	io_uring_sqe_set_data64(sqe, udata);
-	sqe->flags |= IOSQE_IO_LINK;
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_SPARE, true);
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_fsync(sqe, log->dir_fd, 0);
-	io_uring_sqe_set_data64(sqe, udata);
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_SPARE, false);
 	*sp = (struct shardlog_spare){
 	    .start = start, .size = log->segment_bytes, .fd = fd, .err = 0, .ops = 3};
 }
@@ -1216,6 +1223,7 @@ static bool spare_adopt(struct shardlog *log)
 	log->segments[log->segment_count++] =
 	    (struct shardlog_segment){.start = sp->start, .size = sp->size, .fd = sp->fd};
 	log->stats.segments_created++;
+	log->stats.segments_prepared++;
 	sp->fd = -1;
 	sp->ready = false;
 	log->meta.want = true;
@@ -1244,22 +1252,18 @@ static bool meta_file_start(struct shardlog *log, struct io_uring *ring, const c
 	m->ops = 4;
 	if (io_uring_sq_space_left(ring) < 4)
 		io_uring_submit(ring); /* the four linked steps in one submit */
-	uint64_t udata = loop_udata(LOOP_KIND_DISK_META, SHARDLOG_META_OP_FILE);
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	io_uring_prep_write(sqe, fd, buf, (unsigned)len, 0);
-	io_uring_sqe_set_data64(sqe, loop_udata(LOOP_KIND_DISK_META, SHARDLOG_META_OP_FILE_WRITE));
-	sqe->flags |= IOSQE_IO_LINK;
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_FILE_WRITE, true);
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_fsync(sqe, fd, 0);
-	io_uring_sqe_set_data64(sqe, udata);
-	sqe->flags |= IOSQE_IO_LINK;
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_FILE, true);
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_renameat(sqe, log->dir_fd, m->tmp, log->dir_fd, m->name, 0);
-	io_uring_sqe_set_data64(sqe, udata);
-	sqe->flags |= IOSQE_IO_LINK;
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_FILE, true);
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_fsync(sqe, log->dir_fd, 0);
-	io_uring_sqe_set_data64(sqe, udata);
+	meta_sqe_tag(sqe, SHARDLOG_META_OP_FILE, false);
 	return true;
 }
 
@@ -1321,11 +1325,13 @@ static void meta_kick(struct shardlog *log, struct io_uring *ring)
 			if (log->synced < c) {
 				if (log->syncs_inflight > 0)
 					return; /* its completion flushes, which kicks again */
-				struct shardlog_segment *seg = seg_find(log, c - 1);
-				ASSERT(seg && seg->start <= log->synced);
+				/* A segment at a time from the first with unsynced bytes: the one
+				 * that just filled, or more after a restart that found a spare. */
+				struct shardlog_segment *seg = seg_find(log, log->synced);
+				ASSERT(seg);
 				if (io_uring_sq_space_left(ring) < 1)
 					io_uring_submit(ring);
-				(void)sync_queue(log, ring, seg, c);
+				(void)sync_queue(log, ring, seg, min_u64(seg->start + seg->size, c));
 				return;
 			}
 			m->want = false;
@@ -3061,11 +3067,11 @@ int shardlog_close(struct shardlog *log)
 	LOG_INFO("shardlog: shard %u stats: appends=%" PRIu64 " append_bytes=%" PRIu64
 		 " backpressure=%" PRIu64 " writes=%" PRIu64 " write_bytes=%" PRIu64
 		 " write_avg=%" PRIu64 " write_max=%" PRIu64 " fsyncs=%" PRIu64
-		 " segments_created=%" PRIu64 " io_errors=%" PRIu64,
+		 " segments_created=%" PRIu64 " (prepared ahead %" PRIu64 ") io_errors=%" PRIu64,
 		 log->shard_id, st->appends, st->append_bytes, st->append_backpressure,
 		 st->write_ops, st->write_bytes,
 		 st->write_ops ? st->write_bytes / st->write_ops : 0, st->write_bytes_max,
-		 st->fsyncs, st->segments_created, st->io_errors);
+		 st->fsyncs, st->segments_created, st->segments_prepared, st->io_errors);
 	if (ret == 0 && log->failed)
 		ret = log->failed;
 	shardlog_free(log);

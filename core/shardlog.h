@@ -257,6 +257,9 @@ struct shardlog_stats {
 	uint64_t read_bytes;		 /* bytes they read */
 	uint64_t read_backpressure;	 /* reads refused with -EAGAIN (no pool chunk, no pin) */
 	uint64_t segments_created;	 /* segment files created */
+	uint64_t segments_prepared;	 /* of them, prepared ahead and taken at the roll
+					  * (the rest were created in line: the first, or
+					  * after a failed preparation) */
 	uint64_t segments_deleted;	 /* segment files deleted by retention */
 	uint64_t checkpoints;		 /* checkpoints written */
 	uint64_t index_files_written;	 /* segment index files written (rolls, rebuilds) */

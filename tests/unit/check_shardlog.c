@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/batch.h"
@@ -863,6 +864,9 @@ START_TEST(test_segments_roll_over)
 	ck_assert_uint_ge(st.segments, 3);
 	ck_assert_uint_ge(st.pad_frames, 1);
 	ck_assert_uint_ge(st.checkpoints, 1); /* at each roll-over */
+	/* every roll after the first segment took a segment prepared ahead */
+	ck_assert_uint_eq(st.segments_prepared, st.segments_created - 1);
+	ck_assert_uint_eq(st.index_files_written, st.segments - 1);
 	ck_assert(file_exists(&env, "00000000000000000000.log"));
 	ck_assert(file_exists(&env, "00000000000001048576.log"));
 	ck_assert(file_exists(&env, "00000000000002097152.log"));
@@ -978,6 +982,63 @@ static uint64_t index_files_match_frames(const struct env *env)
 	free(f);
 	return last_frames;
 }
+
+/* A spare segment a killed process prepared ahead lies after the end of the log: the
+ * next open deletes it like any segment there; appending from there on across three
+ * more segment ends (no fdatasync but the rolls', fsync never) keeps every batch, and a
+ * clean close removes an untaken spare. */
+START_TEST(test_leftover_spare_after_kill)
+{
+	struct env env;
+	env_init(&env, 1 * MIB, 256 * KIB, 2);
+	env.opts.fsync = SHARDLOG_FSYNC_NEVER;
+	struct model m;
+	model_init(&m, 2, 1);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Past half of the first segment: the second is prepared; then "killed". */
+		env_open(&env);
+		for (uint32_t k = 0; k < 70; k++) {
+			struct recipe r = recipe_for(m.parts[k % 2].id, k, 2, 5000);
+			append_retry(&env, &m, &m.parts[k % 2], &r, false, NULL, NULL);
+		}
+		if (shardlog_drain(env.log) != 0 || env_stats(&env).segments != 1 ||
+		    !file_exists(&env, "00000000000001048576.log"))
+			_exit(2);
+		_exit(0);
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+	/* The parent's model gets the same batches (recipes are deterministic). */
+	env_open(&env);
+	ck_assert_uint_eq(env_stats(&env).segments, 1);
+	ck_assert(!file_exists(&env, "00000000000001048576.log"));
+	for (uint32_t k = 0; k < 70; k++) {
+		struct recipe r = recipe_for(m.parts[k % 2].id, k, 2, 5000);
+		model_add(&m.parts[k % 2], &r, (int64_t)(k / 2) * 2, k);
+	}
+	m.appended = 70;
+	for (uint32_t k = 70; k < 400; k++) {
+		struct recipe r = recipe_for(m.parts[k % 2].id, k, 2, 5000);
+		append_retry(&env, &m, &m.parts[k % 2], &r, false, NULL, NULL);
+	}
+	ck_assert_int_eq(shardlog_drain(env.log), 0);
+	struct shardlog_stats st = env_stats(&env);
+	ck_assert_uint_ge(st.segments, 4);
+	verify_all(&env, &m);
+	uint32_t segments = st.segments;
+	env_close(&env);
+	char name[SHARDLOG_SEGMENT_NAME_BYTES];
+	ck_assert(!file_exists(&env, shardlog_segment_name(name, (uint64_t)segments * MIB)));
+	env_open(&env);
+	ck_assert_uint_eq(env_stats(&env).segments, segments);
+	verify_all(&env, &m);
+	model_free(&m);
+	env_done(&env);
+}
+END_TEST
 
 /* At each roll the full segment's index file is written; the checkpoint holds only
  * per-partition state; reopening reads the index files and scans only the active
@@ -1978,6 +2039,7 @@ int main(void)
 	add_case(s, "unknown_partition_skipped", test_unknown_partition_skipped);
 	add_case(s, "retention", test_retention);
 	add_case(s, "index_files_written_and_loaded", test_index_files_written_and_loaded);
+	add_case(s, "leftover_spare_after_kill", test_leftover_spare_after_kill);
 	add_case(s, "index_file_deleted_rebuilt", test_index_file_deleted_rebuilt);
 	add_case(s, "index_file_corrupt_rebuilt", test_index_file_corrupt_rebuilt);
 	add_case(s, "checkpoint_v1_still_read", test_checkpoint_v1_still_read);
