@@ -42,28 +42,39 @@ trap cleanup EXIT
 # free_port_base COUNT: prints a port P such that no socket uses P..P+COUNT-1 now (any
 # state: a client's connection bound to a port makes listen() on it fail too). Ports
 # come from below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
-# default), so a client connecting meanwhile cannot take them.
+# default), so a client connecting meanwhile cannot take them, in blocks of 64 (or
+# more) picked by a hash of the pid: tests that make check runs side by side have
+# neighbouring pids, and with P = base + pid their ranges overlapped (a test's second
+# shard found its port taken).
 free_port_base() {
 	count=$1
 	low=20000
 	high=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 	[ "$high" -gt $((low + 1000)) ] || high=32768
-	span=$((high - low - count))
-	port=$((low + ($$ % span)))
-	while :; do
+	block=64
+	while [ "$block" -lt "$count" ]; do
+		block=$((block * 2))
+	done
+	blocks=$(((high - low) / block))
+	[ "$blocks" -gt 0 ] || blocks=1
+	i=$((($$ * 2654435761) % blocks))
+	tries=0
+	while [ "$tries" -lt "$blocks" ]; do
+		port=$((low + i * block))
 		busy=no
-		i=0
-		while [ $i -lt "$count" ]; do
-			if ss -Htan "sport = :$((port + i))" 2>/dev/null | grep -q .; then
+		j=0
+		while [ $j -lt "$count" ]; do
+			if ss -Htan "sport = :$((port + j))" 2>/dev/null | grep -q .; then
 				busy=yes
 				break
 			fi
-			i=$((i + 1))
+			j=$((j + 1))
 		done
 		[ $busy = no ] && { echo "$port"; return; }
-		port=$((port + count))
-		[ $((port + count)) -lt "$high" ] || port=$low
+		i=$(((i + 1) % blocks))
+		tries=$((tries + 1))
 	done
+	echo "$low"
 }
 
 # is_running PID: true while PID exists and has not exited (a zombie has exited).
