@@ -2730,7 +2730,8 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 		struct shardlog_segment *s = &log->segments[i];
 		char name[SHARDLOG_SEGMENT_NAME_BYTES];
 		shardlog_segment_name(name, s->start);
-		dropped += measure_garbage(s->fd, 0, s->size, sc.buf, sc.buf_bytes);
+		uint64_t garbage = measure_garbage(s->fd, 0, s->size, sc.buf, sc.buf_bytes);
+		dropped += garbage;
 		close(s->fd);
 		ret = segidx_unlink(log, s->start);
 		if (ret == 0)
@@ -2741,8 +2742,13 @@ static int shardlog_recover(struct shardlog *log, char *err, size_t err_len)
 				name, strerror(-ret));
 			goto out_free;
 		}
-		LOG_WARN("shardlog: shard %u: deleted segment %s after the end of the log",
-			 log->shard_id, name);
+		if (garbage == 0) /* a segment prepared ahead of a roll that never came */
+			LOG_INFO("shardlog: shard %u: deleted empty segment %s after the end of "
+				 "the log",
+				 log->shard_id, name);
+		else
+			LOG_WARN("shardlog: shard %u: deleted segment %s after the end of the log",
+				 log->shard_id, name);
 	}
 	log->segment_count = keep;
 	log->stats.recovery_bytes_dropped = dropped;
