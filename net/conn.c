@@ -140,7 +140,9 @@ static int conn_stash_append(struct conn *c, const uint8_t *data, size_t n)
 	return 0;
 }
 
-size_t conn_stash_needed(const struct conn *c)
+/* The bytes (size prefix included) of the incomplete frame at the front of C's stash
+ * whose size prefix is in, else 0 (no prefix yet, a whole frame, or a bad prefix). */
+static size_t conn_partial_frame_bytes(const struct conn *c)
 {
 	size_t have = c->rx_end - c->rx_start;
 	if (have < WIRE_SIZE_PREFIX_BYTES)
@@ -148,9 +150,12 @@ size_t conn_stash_needed(const struct conn *c)
 	uint32_t frame_len;
 	int ret = wire_frame_length(c->rx_buf + c->rx_start, have,
 				    (uint32_t)c->server->cfg->request_max_bytes, &frame_len);
-	if (ret != -EAGAIN)
-		return 0;
-	size_t total = WIRE_SIZE_PREFIX_BYTES + (size_t)frame_len;
+	return ret == -EAGAIN ? WIRE_SIZE_PREFIX_BYTES + (size_t)frame_len : 0;
+}
+
+size_t conn_stash_needed(const struct conn *c)
+{
+	size_t total = conn_partial_frame_bytes(c);
 	return total > c->rx_cap ? total : 0;
 }
 
@@ -181,20 +186,14 @@ static int conn_stash_reserve(struct conn *c, size_t total)
  * direct recv may read them), else 0; *TOTAL (may be NULL): the frame's bytes then. */
 static size_t conn_frame_rest(const struct conn *c, size_t *total_out)
 {
-	size_t have = c->rx_end - c->rx_start;
-	if (have < WIRE_SIZE_PREFIX_BYTES)
+	size_t total = conn_partial_frame_bytes(c);
+	if (total == 0)
 		return 0;
-	uint32_t frame_len;
-	int ret = wire_frame_length(c->rx_buf + c->rx_start, have,
-				    (uint32_t)c->server->cfg->request_max_bytes, &frame_len);
-	if (ret != -EAGAIN)
-		return 0;
-	size_t total = WIRE_SIZE_PREFIX_BYTES + (size_t)frame_len;
 	if (c->rx_start + total > c->rx_cap)
 		return 0; /* no room yet: the budget said no */
 	if (total_out)
 		*total_out = total;
-	return total - have;
+	return total - (c->rx_end - c->rx_start);
 }
 
 static void conn_pause(struct conn *c, unsigned why)
